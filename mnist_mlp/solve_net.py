@@ -83,3 +83,7 @@ def test_net(model, loss, inputs, labels, batch_size):
     mean_loss, accuracy = total_loss / len(inputs), total_correct / len(inputs)
     LOG_INFO(f"    Testing, total mean loss {mean_loss:.5f}, total acc {accuracy:.5f}")
     return mean_loss, accuracy
+
+
+# The seed's name starts with "test"; tell pytest it is not a test when a test module imports it.
+test_net.__test__ = False
