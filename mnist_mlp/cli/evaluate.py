@@ -1,0 +1,74 @@
+"""``mnist-mlp evaluate MODEL``: test loss and accuracy, per-class accuracy, confusion matrix.
+
+The model file remembers its dataset, normalisation and loss, so the test set is
+scaled exactly as the training data were and the loss is the one it was trained with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..load_data import CLASS_NAMES, DATASET_NAMES, ensure_dataset, load_dataset
+from ..models import loss_from_metadata, normalize_like
+from ..network import Network
+from ..trainer import evaluate
+
+__all__ = ["register", "format_report"]
+
+
+def register(subparsers):
+    """Add the ``evaluate`` subcommand to the ``mnist-mlp`` parser."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="test loss and accuracy, per-class accuracy and confusion matrix of a model",
+        description="Evaluate a model file written by `mnist-mlp train` on the test set of its "
+        "dataset, normalised as in training.",
+    )
+    parser.add_argument("model", type=Path, metavar="MODEL", help="model file (.npz)")
+    parser.add_argument("--dataset", choices=DATASET_NAMES, default=None,
+                        help="dataset to test on (default: the one the model was trained on)")
+    parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                        help="data directory (default: $MNIST_MLP_DATA, else ./data)")
+    parser.add_argument("--batch-size", type=int, default=1000, metavar="N",
+                        help="images per forward pass (default 1000)")
+    parser.set_defaults(func=_run)
+
+
+def _run(args):
+    model = Network.load(args.model)
+    meta = getattr(model, "metadata", {}) or {}
+    dataset = args.dataset or meta.get("dataset") or "mnist"
+    if args.batch_size < 1:
+        raise ValueError(f"The 'batch_size' parameter must be an integer >= 1; got {args.batch_size}.")
+    ensure_dataset(dataset, args.data_dir)
+    _, test_raw, _, test_y = load_dataset(dataset, args.data_dir, normalize="none")
+    dtype = next(param for _, param, _ in model.named_params()).dtype
+    test_x = normalize_like(meta, test_raw, dtype=dtype)
+    loss = loss_from_metadata(meta)
+    result = evaluate(model, test_x, test_y, batch_size=args.batch_size, loss=loss)
+    print(f"model {args.model} on the {dataset} test set ({len(test_y)} images)")
+    print(format_report(result, CLASS_NAMES[dataset], loss_name=getattr(loss, "name", None)))
+    return 0
+
+
+def format_report(result, class_names, loss_name=None):
+    """The text ``evaluate`` prints: totals, per-class accuracy and the confusion matrix."""
+    lines = []
+    if result["loss"] is not None:
+        lines.append(f"test loss ({loss_name}): {result['loss']:.4f}")
+    lines.append(f"test accuracy: {100 * result['accuracy']:.2f}%")
+    confusion = result["confusion"]
+    support = confusion.sum(axis=1)
+    name_width = max(5, *(len(name) for name in class_names))
+    lines += ["", "per-class accuracy:", f"  {'class':<{name_width + 4}}{'accuracy':>9}{'images':>8}"]
+    for index, (name, acc) in enumerate(zip(class_names, result["per_class_accuracy"])):
+        shown = "-" if np.isnan(acc) else f"{100 * acc:.2f}%"
+        lines.append(f"  {index:<3} {name:<{name_width}}{shown:>9}{support[index]:>8}")
+    width = max(5, len(str(int(confusion.max()))) + 1)
+    lines += ["", "confusion matrix (rows: true class, columns: predicted class):",
+              "      " + "".join(f"{j:>{width}}" for j in range(confusion.shape[1]))]
+    for i, row in enumerate(confusion):
+        lines.append(f"  {i:>3} " + "".join(f"{count:>{width}}" for count in row))
+    return "\n".join(lines)

@@ -1,0 +1,55 @@
+"""``mnist-mlp predict MODEL IMAGE...``: classify image files with a trained model.
+
+Each image (grayscale or colour PNG/JPEG, any size) is brought to MNIST form by
+:func:`mnist_mlp.imageprep.load_digit_image`, normalised as the model's training
+data were, and the predicted class and the 10 class probabilities are printed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..load_data import CLASS_NAMES
+from ..models import normalize_like, predict_proba
+from ..network import Network
+
+__all__ = ["register", "format_prediction"]
+
+
+def register(subparsers):
+    """Add the ``predict`` subcommand to the ``mnist-mlp`` parser."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="classify image files (PNG/JPEG) with a trained model",
+        description="Bring each image to MNIST form (grayscale, inverted if dark on light, "
+        "cropped, scaled to 20x20 and centred by centre of mass in 28x28), normalise it as the "
+        "model's training data and print the predicted class and the class probabilities.",
+    )
+    parser.add_argument("model", type=Path, metavar="MODEL", help="model file (.npz)")
+    parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files")
+    parser.set_defaults(func=_run)
+
+
+def _run(args):
+    from ..imageprep import load_digit_image  # Pillow is imported only when images are read
+
+    model = Network.load(args.model)
+    meta = getattr(model, "metadata", {}) or {}
+    classes = tuple(meta.get("classes") or CLASS_NAMES.get(meta.get("dataset", "mnist"), CLASS_NAMES["mnist"]))
+    # Read every image first: one unreadable file stops before any output.
+    raw = np.stack([load_digit_image(path) for path in args.images])
+    dtype = next(param for _, param, _ in model.named_params()).dtype
+    probabilities = predict_proba(model, normalize_like(meta, raw, dtype=dtype))
+    for path, probs in zip(args.images, probabilities):
+        print(format_prediction(path, probs, classes))
+    return 0
+
+
+def format_prediction(path, probabilities, classes):
+    """Two lines: the file and its predicted class, then every class's probability."""
+    best = int(np.argmax(probabilities))
+    label = classes[best] if classes[best] == str(best) else f"{best} ({classes[best]})"
+    spread = "  ".join(f"{index}: {p:.3f}" for index, p in enumerate(probabilities))
+    return f"{path}: {label}  (probability {probabilities[best]:.3f})\n  {spread}"

@@ -1,0 +1,155 @@
+"""What a training run records: one record per epoch, the seed's per-iteration log.
+
+A :class:`History` round-trips through JSON, written atomically (temporary file
+in the same directory, then rename), so a crash never leaves a half-written file
+that a later run would trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+
+from .errors import DataError
+
+__all__ = ["History", "RECORD_KEYS", "atomic_write"]
+
+# Keys of one epoch record. Loss and accuracy are means over samples; accuracy is
+# a fraction in [0, 1]. "val_*" are None when there is no validation split.
+RECORD_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
+               "lr", "seconds")
+_FORMAT = "mnist-mlp history"
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="w"):
+    """Open a temporary file beside ``path``; rename it over ``path`` on success.
+
+    On any error the temporary file is removed and ``path`` keeps its old content.
+    Yields the open file object (text for ``mode="w"``, binary for ``"wb"``).
+    """
+    path = os.fspath(path)
+    directory, name = os.path.split(os.path.abspath(path))
+    while True:
+        tmp = os.path.join(directory, f".{name}.{os.urandom(4).hex()}.tmp")
+        try:
+            # O_EXCL: never reuse someone else's file; 0o666 less the umask (unlike
+            # tempfile.mkstemp's 0o600), so the kept file has the usual permissions.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())  # the bytes are on disk before the rename publishes them
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class History:
+    """Per-epoch metrics of one training run.
+
+    Attributes
+    ----------
+    records : list of dict
+        One per epoch, keys :data:`RECORD_KEYS`: ``epoch`` (1-based),
+        ``train_loss`` / ``train_acc`` (over the epoch's batches, in training mode),
+        ``val_loss`` / ``val_acc``, ``test_loss`` / ``test_acc`` (recorded for
+        plots and the report only; no decision reads them), ``lr`` and
+        ``seconds`` (wall time of the epoch's training step).
+    iterations : list of dict
+        The seed's log: ``{"iteration", "loss", "acc"}`` averaged over every
+        ``disp_freq`` training iterations, ``iteration`` counted across epochs.
+    best_epoch : int or None
+        The epoch whose weights the model holds: lowest validation loss with
+        early stopping, otherwise the last.
+    stopped_early : bool
+    config : dict or None
+        ``TrainConfig.to_dict()`` of the run, for the record.
+    """
+
+    def __init__(self, records=None, iterations=None, best_epoch=None, stopped_early=False,
+                 config=None):
+        self.records = list(records or [])
+        self.iterations = list(iterations or [])
+        self.best_epoch = best_epoch
+        self.stopped_early = bool(stopped_early)
+        self.config = config
+
+    def __len__(self):
+        return len(self.records)
+
+    def __repr__(self):
+        return (f"History(epochs={len(self.records)}, best_epoch={self.best_epoch}, "
+                f"stopped_early={self.stopped_early})")
+
+    def append(self, record):
+        """Add the record of the next epoch (must carry every key of :data:`RECORD_KEYS`)."""
+        missing = [key for key in RECORD_KEYS if key not in record]
+        if missing:
+            raise ValueError(f"History.append: the record lacks {missing}")
+        self.records.append(dict(record))
+
+    def column(self, key):
+        """The values of ``key`` over the epochs, e.g. ``history.column("test_acc")``."""
+        return [record[key] for record in self.records]
+
+    def final(self):
+        """The record of the epoch whose weights the model holds (``best_epoch``)."""
+        if not self.records:
+            raise ValueError("History.final: no epoch has been recorded")
+        if self.best_epoch is None:
+            return self.records[-1]
+        return self.records[self.best_epoch - 1]
+
+    def to_dict(self):
+        return {"format": _FORMAT, "records": self.records, "iterations": self.iterations,
+                "best_epoch": self.best_epoch, "stopped_early": self.stopped_early,
+                "config": self.config}
+
+    @classmethod
+    def from_dict(cls, data):
+        if not isinstance(data, dict) or data.get("format") != _FORMAT:
+            raise DataError("not an mnist-mlp history (its 'format' field is missing or different)")
+        return cls(data.get("records"), data.get("iterations"), data.get("best_epoch"),
+                   data.get("stopped_early", False), data.get("config"))
+
+    def save(self, path):
+        """Write the history as JSON to ``path``, atomically. NaN is written as null."""
+        text = json.dumps(_finite_or_none(self.to_dict()), indent=1, allow_nan=False)
+        with atomic_write(path, "w") as handle:
+            handle.write(text + "\n")
+
+    @classmethod
+    def load(cls, path):
+        """Read a history written by :meth:`save`; a DataError if it is missing or malformed."""
+        path = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except FileNotFoundError:
+            raise DataError(f"history file {path!r} does not exist") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"{path!r} is not a readable history file ({exc})") from None
+        try:
+            return cls.from_dict(data)
+        except DataError as exc:
+            raise DataError(f"{path!r}: {exc}") from None
+
+
+def _finite_or_none(value):
+    """JSON has no NaN or infinity: write them as null rather than invalid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(item) for item in value]
+    return value

@@ -1,0 +1,173 @@
+"""Build the network and loss a :class:`~mnist_mlp.trainer.TrainConfig` describes.
+
+Names resolve through explicit tables (:data:`ACTIVATIONS`, :data:`LOSSES`), so
+an unknown name can list the valid ones. The model file remembers how its inputs
+were normalised (:func:`normalization_metadata`), so ``evaluate`` and ``predict``
+feed it data scaled exactly as in training (:func:`normalize_like`).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from .activations import Gelu, Relu, Selu, Sigmoid, Softmax, Swish, softmax
+from .errors import DataError
+from .layers import Dropout, Linear
+from .load_data import DEFAULT_NORMALIZE, normalize_images
+from .loss import (CrossEntropyLoss, FocalLoss, HingeLoss, MSELoss,
+                   SoftmaxCrossEntropyLoss)
+from .network import Network
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "SOFTMAX_OUTPUT_LOSSES",
+    "INPUT_SIZE",
+    "NUM_CLASSES",
+    "build_model",
+    "build_loss",
+    "predict_proba",
+    "normalization_metadata",
+    "normalize_like",
+    "loss_from_metadata",
+]
+
+INPUT_SIZE = 784  # 28 x 28 pixels, flattened
+NUM_CLASSES = 10
+
+ACTIVATIONS = {"relu": Relu, "sigmoid": Sigmoid, "selu": Selu, "swish": Swish, "gelu": Gelu}
+
+# Loss name -> factory(config). The factories read only the hyperparameters
+# their loss has, so e.g. `margin` is ignored by "mse".
+LOSSES = {
+    "mse": lambda config: MSELoss("mse"),
+    "softmax_ce": lambda config: SoftmaxCrossEntropyLoss("softmax_ce"),
+    "ce": lambda config: CrossEntropyLoss("ce"),
+    "hinge": lambda config: HingeLoss("hinge", margin=config.margin),
+    "softmax_hinge": lambda config: HingeLoss("softmax_hinge", margin=config.margin),
+    "focal": lambda config: FocalLoss("focal", alpha=_focal_alpha(config.alpha), gamma=config.gamma),
+}
+
+# Losses that read probabilities: the network ends in a Softmax layer for them.
+SOFTMAX_OUTPUT_LOSSES = frozenset({"ce", "softmax_hinge"})
+
+
+def _focal_alpha(alpha):
+    """A scalar alpha weighs every class the same; a sequence gives one weight per class."""
+    if alpha is None:
+        return None
+    if np.ndim(alpha) == 0:
+        return [float(alpha)] * NUM_CLASSES
+    return [float(a) for a in alpha]
+
+
+def build_model(config, rng, *, dropout_rng=None):
+    """The MLP of ``config``: ``Linear(784 -> h1) act [Dropout] ... Linear(-> 10) [Softmax]``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Uses ``hidden``, ``activation``, ``dropout``, ``init``, ``init_std``, ``loss``, ``dtype``.
+    rng : numpy.random.Generator
+        Draws the initial weights, layer by layer in order.
+    dropout_rng : numpy.random.Generator, optional
+        Draws the dropout masks during training; ``rng`` when None. The trainer
+        passes its training generator so the masks follow the checkpointed stream.
+
+    Returns
+    -------
+    Network
+    """
+    dtype = np.dtype(config.dtype)
+    # init="gaussian" is the seed's N(0, init_std^2); he / xavier derive the std from the fan.
+    init_std = config.init_std if config.init == "gaussian" else None
+    init = "he" if config.init == "gaussian" else config.init
+    model = Network()
+    sizes = (INPUT_SIZE, *config.hidden)
+    for index in range(len(config.hidden)):
+        model.add(Linear(f"fc{index + 1}", sizes[index], sizes[index + 1], init_std,
+                         init=init, rng=rng, dtype=dtype))
+        model.add(ACTIVATIONS[config.activation](f"{config.activation}{index + 1}"))
+        if config.dropout > 0:
+            model.add(Dropout(f"dropout{index + 1}", config.dropout,
+                              rng=rng if dropout_rng is None else dropout_rng))
+    model.add(Linear(f"fc{len(sizes)}", sizes[-1], NUM_CLASSES, init_std, init=init, rng=rng,
+                     dtype=dtype))
+    if config.loss in SOFTMAX_OUTPUT_LOSSES:
+        model.add(Softmax("softmax"))
+    return model
+
+
+def build_loss(config):
+    """The loss object of ``config.loss``, with its ``margin`` / ``alpha`` / ``gamma``."""
+    return LOSSES[config.loss](config)
+
+
+def predict_proba(model, x, batch_size=1000):
+    """Class probabilities, shape (n, 10), in evaluation mode.
+
+    A network that ends in ``Softmax`` already outputs probabilities; otherwise
+    the raw outputs go through a softmax. For nets trained with MSE or hinge loss
+    these are scores turned into a distribution, not calibrated probabilities.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        outputs = [model.forward(x[start:start + batch_size]) for start in range(0, len(x), batch_size)]
+    finally:
+        model.train(was_training)
+    out = np.concatenate(outputs) if outputs else np.zeros((0, NUM_CLASSES), np.float32)
+    if model.layer_list and isinstance(model.layer_list[-1], Softmax):
+        return out
+    return softmax(out)
+
+
+def normalization_metadata(method, stats=None):
+    """What a model file stores so later inputs are scaled as the training data were.
+
+    Parameters
+    ----------
+    method : str
+        A key of :data:`mnist_mlp.load_data.NORMALIZATIONS`.
+    stats : (mean, std), optional
+        Per-pixel training statistics, needed by ``"standard"``.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable: ``{"normalize": method}`` plus ``"mean"`` / ``"std"`` lists.
+    """
+    meta = {"normalize": method}
+    if stats is not None:
+        meta["mean"] = np.asarray(stats[0], dtype=np.float64).tolist()
+        meta["std"] = np.asarray(stats[1], dtype=np.float64).tolist()
+    return meta
+
+
+def normalize_like(meta, images, dtype=np.float32):
+    """Scale raw 0-255 ``images`` (n, 784) the way the model's training data were.
+
+    ``meta`` is the model file's metadata (see :func:`normalization_metadata`);
+    a file without it is assumed to use the loader's default normalisation.
+    """
+    method = meta.get("normalize") or DEFAULT_NORMALIZE
+    stats = None
+    if method == "standard":
+        if "mean" not in meta or "std" not in meta:
+            raise DataError("the model file says normalize='standard' but stores no pixel statistics")
+        stats = (np.asarray(meta["mean"]), np.asarray(meta["std"]))
+    return normalize_images(images, method, stats=stats, dtype=dtype)
+
+
+def loss_from_metadata(meta):
+    """The loss a saved model was trained with, from its metadata; None if it is not recorded."""
+    config = (meta or {}).get("config") or {}
+    name = config.get("loss")
+    if name not in LOSSES:
+        return None
+    # Only the loss's own hyperparameters matter; defaults as in TrainConfig.
+    spec = SimpleNamespace(margin=config.get("margin", 5.0), gamma=config.get("gamma", 2.0),
+                           alpha=config.get("alpha"))
+    return LOSSES[name](spec)

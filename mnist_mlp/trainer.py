@@ -1,0 +1,859 @@
+"""Train an MLP the way a user of Keras or scikit-learn expects, in NumPy.
+
+:func:`train` carves a stratified, seeded validation split from the training
+set, trains epoch by epoch, records a :class:`~mnist_mlp.history.History`, stops
+early on the validation loss, checkpoints after every epoch and resumes from the
+checkpoint to the same bits. The seed's rule holds throughout: "during the
+training process, any information about testing samples should never be
+introduced". Test metrics are computed after each epoch to be reported; no
+weight, learning rate, stopping decision or best-epoch choice ever reads them.
+
+Randomness: four independent generators are spawned from ``seed`` (validation
+split, initial weights, training, test subset), so e.g. a different validation
+size leaves the initial weights unchanged. The training generator draws the
+batch order, the dropout masks and the augmentation, and its state is saved in
+every checkpoint.
+
+This module imports NumPy and the package only; ``tqdm`` is imported when a
+progress bar is asked for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import logging
+import math
+import numbers
+import os
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import load_data
+from .augment import augment_batch
+from .errors import ConfigError, DataError, DivergenceError
+from .history import History, atomic_write
+from .models import (ACTIVATIONS, INPUT_SIZE, LOSSES, NUM_CLASSES, build_loss, build_model,
+                     normalization_metadata)
+from .network import Network
+from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
+from .solve_net import data_iterator
+
+__all__ = [
+    "TrainConfig",
+    "History",
+    "INITS",
+    "DTYPES",
+    "MODEL_FILE",
+    "HISTORY_FILE",
+    "CHECKPOINT_FILE",
+    "train",
+    "evaluate",
+    "stratified_order",
+    "split_indices",
+]
+
+INITS = ("gaussian", "he", "xavier")
+DTYPES = ("float32", "float64")
+MODEL_FILE = "model.npz"
+HISTORY_FILE = "history.json"
+CHECKPOINT_FILE = "checkpoint.npz"
+_CHECKPOINT_FORMAT = "mnist-mlp checkpoint"
+_CHECKPOINT_VERSION = 1
+_EVAL_BATCH = 1000
+
+_logger = logging.getLogger(__name__)
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+def _message(key, rule, value):
+    return f"The '{key}' parameter must be {rule}; got {value!r}."
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_int(key, value, minimum, optional=False):
+    if optional and value is None:
+        return None
+    if not _is_int(value) or value < minimum:
+        rule = f"an integer >= {minimum}" + (" or None" if optional else "")
+        raise ConfigError(_message(key, rule, value))
+    return int(value)
+
+
+def _check_real(key, value, low, high=math.inf, low_open=False, high_open=True):
+    """A finite real in the interval; the message writes the interval as the rule."""
+    ok = _is_real(value) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low)
+    ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        rule = _interval(low, high, low_open, high_open)
+        raise ConfigError(_message(key, rule, value))
+    return float(value)
+
+
+def _interval(low, high, low_open, high_open):
+    if high == math.inf:
+        return f"a finite number {'>' if low_open else '>='} {low:g}"
+    return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+
+def _check_bool(key, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(_message(key, "true or false", value))
+    return bool(value)
+
+
+def _check_choice(key, value, choices):
+    if value not in choices:
+        raise ConfigError(f"Unknown {key} {value!r}; choose one of: {', '.join(sorted(choices))}.")
+    return value
+
+
+def _check_hidden(value):
+    """Hidden sizes from "256,128", 256, or a sequence of ints, as a tuple of ints >= 1."""
+    rule = "one or more positive integers, e.g. 256 or 256,128"
+    items = value.split(",") if isinstance(value, str) else [value] if _is_int(value) else value
+    try:
+        sizes = tuple(items)
+    except TypeError:
+        raise ConfigError(_message("hidden", rule, value)) from None
+    parsed = []
+    for item in sizes:
+        if isinstance(item, str) and item.strip().isdigit():
+            item = int(item.strip())
+        if not _is_int(item) or item < 1:
+            raise ConfigError(_message("hidden", rule, value))
+        parsed.append(int(item))
+    if not parsed:
+        raise ConfigError(_message("hidden", rule, value))
+    return tuple(parsed)
+
+
+def _check_alpha(value):
+    """FocalLoss class weights: None, one weight >= 0 for all classes, or 10 of them."""
+    rule = f"None, a number >= 0 or a list of {NUM_CLASSES} numbers >= 0"
+    if value is None:
+        return None
+    if _is_real(value):
+        if not (math.isfinite(value) and value >= 0):
+            raise ConfigError(_message("alpha", rule, value))
+        return float(value)
+    if isinstance(value, (list, tuple, np.ndarray)) and len(value) == NUM_CLASSES and all(
+            _is_real(a) and math.isfinite(a) and a >= 0 for a in value):
+        return [float(a) for a in value]
+    raise ConfigError(_message("alpha", rule, value))
+
+
+# Names users bring from the command line, the seed's config dict or other tools.
+_KEY_ALIASES = {"lr": "learning_rate", "max_epoch": "epochs", "warmup": "warmup_epochs",
+                "wd": "weight_decay", "layers": "hidden"}
+
+
+@dataclass
+class TrainConfig:
+    """Every choice of one training run; validated when built.
+
+    Build it with keywords, or with :meth:`from_dict` from a TOML/JSON mapping
+    (unknown keys are refused). :meth:`to_dict` is JSON-serialisable and
+    :meth:`config_hash` a stable hash of it. Invalid values raise ConfigError
+    naming the key, the rule and the value.
+
+    Parameters
+    ----------
+    dataset : {"mnist", "fashion-mnist"}
+    data_dir : str, optional
+        Data directory; None means the loader's default (``$MNIST_MLP_DATA`` or ``data``).
+    normalize : str, optional
+        A key of ``load_data.NORMALIZATIONS``; None means the loader's default.
+    hidden : tuple of int
+        Hidden layer widths; also accepts ``"256,128"`` or a list.
+    activation : str
+        A key of :data:`mnist_mlp.models.ACTIVATIONS`.
+    loss : str
+        A key of :data:`mnist_mlp.models.LOSSES`.
+    margin : float > 0
+        Hinge margin :math:`\\Delta` (the seed: 5 on raw outputs, 0.5 after a softmax).
+    gamma : float >= 0
+        Focal loss focusing parameter.
+    alpha : None, float or list of 10 floats
+        Focal loss class weights.
+    optimizer : {"sgd", "adam", "adamw"}
+    learning_rate, momentum, nesterov, weight_decay
+        ``momentum`` and ``nesterov`` are used by SGD only; ``weight_decay`` is L2
+        for SGD and Adam, decoupled for AdamW.
+    schedule : {"constant", "step", "cosine"}
+        Learning rate per epoch, after ``warmup_epochs`` epochs of linear warm-up.
+    batch_size, epochs : int >= 1
+    dropout : float in [0, 1)
+        Dropout after every hidden activation; 0 adds no Dropout layer.
+    augment : bool
+        Randomly shift, rotate and scale every training batch.
+    init : {"gaussian", "he", "xavier"}
+        ``"gaussian"`` draws N(0, init_std^2), the seed's scheme.
+    init_std : float > 0
+    seed : int >= 0
+    validation_size : int >= 0
+        Training samples held out (stratified) for validation; 0 for none.
+    train_subset, test_subset : int, optional
+        Use only the first N of a stratified seeded ordering (quick runs).
+    early_stopping : bool
+        Stop when the validation loss has not improved for ``patience`` epochs
+        and restore the best weights.
+    patience : int >= 1
+    dtype : {"float32", "float64"}
+    disp_freq : int >= 1
+        Iterations per entry of the seed's averaged training log.
+    """
+
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    normalize: str | None = None
+    hidden: tuple = (256,)
+    activation: str = "relu"
+    loss: str = "softmax_ce"
+    margin: float = 5.0
+    gamma: float = 2.0
+    alpha: float | list | None = None
+    optimizer: str = "sgd"
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    batch_size: int = 100
+    epochs: int = 20
+    dropout: float = 0.0
+    augment: bool = False
+    init: str = "he"
+    init_std: float = 0.01
+    seed: int = 0
+    validation_size: int = 5000
+    train_subset: int | None = None
+    test_subset: int | None = None
+    early_stopping: bool = False
+    patience: int = 5
+    dtype: str = "float32"
+    disp_freq: int = 50
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Check every field (normalising e.g. ``hidden`` to a tuple); raise ConfigError."""
+        self._validate_names()
+        self._validate_numbers()
+        if self.early_stopping and self.validation_size == 0:
+            raise ConfigError("The 'early_stopping' parameter needs validation_size > 0; "
+                              "got validation_size=0.")
+        if self.warmup_epochs >= self.epochs:
+            raise ConfigError(_message("warmup_epochs", f"< epochs ({self.epochs})", self.warmup_epochs))
+        if self.optimizer == "sgd" and self.nesterov and self.momentum == 0:
+            raise ConfigError("The 'nesterov' parameter needs momentum > 0; got momentum=0.0.")
+        return self
+
+    def _validate_names(self):
+        _check_choice("dataset", self.dataset, load_data.DATASET_NAMES)
+        if self.data_dir is not None:
+            if not isinstance(self.data_dir, (str, os.PathLike)):
+                raise ConfigError(_message("data_dir", "a path or None", self.data_dir))
+            self.data_dir = os.fspath(self.data_dir)
+        if self.normalize is not None:
+            _check_choice("normalize", self.normalize, load_data.NORMALIZATIONS)
+        self.hidden = _check_hidden(self.hidden)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_choice("loss", self.loss, LOSSES)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("init", self.init, INITS)
+        _check_choice("dtype", self.dtype, DTYPES)
+        self.alpha = _check_alpha(self.alpha)
+
+    def _validate_numbers(self):
+        self.margin = _check_real("margin", self.margin, 0, low_open=True)
+        self.gamma = _check_real("gamma", self.gamma, 0)
+        self.learning_rate = _check_real("learning_rate", self.learning_rate, 0, low_open=True)
+        self.momentum = _check_real("momentum", self.momentum, 0, 1)
+        self.weight_decay = _check_real("weight_decay", self.weight_decay, 0)
+        self.dropout = _check_real("dropout", self.dropout, 0, 1)
+        self.init_std = _check_real("init_std", self.init_std, 0, low_open=True)
+        for key in ("nesterov", "augment", "early_stopping"):
+            setattr(self, key, _check_bool(key, getattr(self, key)))
+        for key, minimum in (("warmup_epochs", 0), ("batch_size", 1), ("epochs", 1), ("seed", 0),
+                             ("validation_size", 0), ("patience", 1), ("disp_freq", 1)):
+            setattr(self, key, _check_int(key, getattr(self, key), minimum))
+        self.train_subset = _check_int("train_subset", self.train_subset, 1, optional=True)
+        self.test_subset = _check_int("test_subset", self.test_subset, 1, optional=True)
+
+    @classmethod
+    def keys(cls):
+        """The valid configuration keys, in declaration order."""
+        return tuple(field.name for field in dataclasses.fields(cls))
+
+    @classmethod
+    def from_dict(cls, data):
+        """Build from a mapping with the same keys; unknown keys are refused.
+
+        Raises
+        ------
+        ConfigError
+            An unknown key (the message suggests the closest valid one and lists
+            all of them) or an invalid value.
+        """
+        if not isinstance(data, dict):
+            raise ConfigError(f"A training configuration must be a mapping of keys to values; got {data!r}.")
+        valid = cls.keys()
+        for key in data:
+            if key not in valid:
+                close = [_KEY_ALIASES[key]] if key in _KEY_ALIASES else difflib.get_close_matches(
+                    str(key), valid, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ConfigError(f"Unknown configuration key {key!r}{hint}; valid keys: {', '.join(valid)}.")
+        return cls(**data)
+
+    def to_dict(self):
+        """A JSON-serialisable dict that :meth:`from_dict` turns back into an equal config."""
+        data = dataclasses.asdict(self)
+        data["hidden"] = list(self.hidden)
+        return data
+
+    def config_hash(self):
+        """A stable 16-hex-digit hash of :meth:`to_dict` (sorted keys), to recognise finished runs."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Data:
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray | None
+    val_y: np.ndarray | None
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+
+def stratified_order(labels, rng):
+    """A seeded permutation of ``range(len(labels))`` whose every prefix is stratified.
+
+    Each class is shuffled, and its k-th member (of n_c) is placed at the
+    fraction (k + 1/2) / n_c of the way through the ordering; so the first m
+    items hold m * n_c / n members of class c, give or take one.
+
+    Parameters
+    ----------
+    labels : (n,) array of int
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    (n,) int array
+    """
+    labels = np.asarray(labels)
+    order = rng.permutation(len(labels))
+    shuffled = labels[order]
+    _, inverse, counts = np.unique(shuffled, return_inverse=True, return_counts=True)
+    by_class = np.argsort(inverse, kind="stable")
+    starts = np.cumsum(counts) - counts
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[by_class] = np.arange(len(labels)) - np.repeat(starts, counts)
+    position = (rank + 0.5) / counts[inverse]
+    return order[np.argsort(position, kind="stable")]
+
+
+def split_indices(labels, validation_size, train_subset, rng):
+    """Stratified seeded (train, validation) index arrays, each sorted.
+
+    The validation set is the first ``validation_size`` of :func:`stratified_order`;
+    training gets the rest, or its first ``train_subset`` when that is given.
+    """
+    n = len(labels)
+    if validation_size > n - 1:
+        raise ConfigError(_message("validation_size", f"<= {n - 1} (the training set has {n} samples)",
+                                   validation_size))
+    if train_subset is not None and train_subset > n - validation_size:
+        raise ConfigError(_message("train_subset", f"<= {n - validation_size} (training samples left "
+                                   "after the validation split)", train_subset))
+    order = stratified_order(labels, rng)
+    train = order[validation_size:]
+    if train_subset is not None:
+        train = train[:train_subset]
+    return np.sort(train), np.sort(order[:validation_size])
+
+
+def _check_data(data):
+    """``data = (train_x, test_x, train_y, test_y)`` as the loader returns it."""
+    try:
+        train_x, test_x, train_y, test_y = data
+    except (TypeError, ValueError):
+        raise DataError("data must be the tuple (train_x, test_x, train_y, test_y)") from None
+    train_x, test_x, train_y, test_y = (np.asarray(a) for a in (train_x, test_x, train_y, test_y))
+    for name, x, y in (("training", train_x, train_y), ("test", test_x, test_y)):
+        if x.ndim != 2 or x.shape[1] != INPUT_SIZE or y.shape != (len(x),):
+            raise DataError(f"the {name} data must be ({INPUT_SIZE}-column images, labels) of equal "
+                            f"length; got shapes {x.shape} and {y.shape}")
+        if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= NUM_CLASSES)):
+            raise DataError(f"the {name} labels must be integers in [0, {NUM_CLASSES})")
+    return train_x, test_x, train_y, test_y
+
+
+def _load(config):
+    """Load the dataset; return the data tuple and the normalisation metadata."""
+    method = config.normalize or load_data.DEFAULT_NORMALIZE
+    load_data.ensure_dataset(config.dataset, config.data_dir)
+    if method != "standard":
+        data = load_data.load_dataset(config.dataset, config.data_dir, normalize=method, dtype=config.dtype)
+        return data, normalization_metadata(method)
+    # The model file must carry the training statistics so `predict` can standardise
+    # one image without the dataset: compute them here from the raw training pixels.
+    train_x, test_x, train_y, test_y = load_data.load_dataset(
+        config.dataset, config.data_dir, normalize="none", dtype=config.dtype)
+    stats = load_data.pixel_stats(train_x)
+    data = tuple(load_data.normalize_images(x, method, stats=stats, dtype=config.dtype)
+                 for x in (train_x, test_x)) + (train_y, test_y)
+    return data, normalization_metadata(method, stats)
+
+
+def _prepare_data(config, data, streams):
+    """Split (and subset) the data; every size is checked before any training."""
+    if data is None:
+        data, norm_meta = _load(config)
+    else:
+        norm_meta = normalization_metadata(config.normalize or load_data.DEFAULT_NORMALIZE)
+    train_x, test_x, train_y, test_y = _check_data(data)
+    dtype = np.dtype(config.dtype)
+    train_idx, val_idx = split_indices(train_y, config.validation_size, config.train_subset,
+                                       streams["split"])
+    if config.test_subset is not None:
+        if config.test_subset > len(test_y):
+            raise ConfigError(_message("test_subset", f"<= {len(test_y)} (the test set size)",
+                                       config.test_subset))
+        keep = np.sort(stratified_order(test_y, streams["test"])[:config.test_subset])
+        test_x, test_y = test_x[keep], test_y[keep]
+    has_val = len(val_idx) > 0
+    return _Data(
+        train_x=np.asarray(train_x[train_idx], dtype=dtype), train_y=np.asarray(train_y[train_idx]),
+        val_x=np.asarray(train_x[val_idx], dtype=dtype) if has_val else None,
+        val_y=np.asarray(train_y[val_idx]) if has_val else None,
+        test_x=np.asarray(test_x, dtype=dtype), test_y=np.asarray(test_y),
+    ), norm_meta
+
+
+def _streams(seed):
+    """Independent generators for each purpose, all from one seed."""
+    names = ("split", "init", "train", "test")
+    children = np.random.SeedSequence(seed).spawn(len(names))
+    return {name: np.random.default_rng(child) for name, child in zip(names, children)}
+
+
+# -- evaluation ----------------------------------------------------------------------------
+
+
+def _outputs(model, x, batch_size):
+    """Network outputs in evaluation mode (dropout off), batch by batch."""
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(x), batch_size):
+            yield start, model.forward(x[start:start + batch_size])
+    finally:
+        model.train(was_training)
+
+
+def _loss_and_accuracy(model, loss, x, y, batch_size=_EVAL_BATCH):
+    """Mean loss per sample and accuracy over the whole set."""
+    eye = np.eye(NUM_CLASSES, dtype=np.dtype(x.dtype))
+    total_loss, correct = 0.0, 0
+    for start, out in _outputs(model, x, batch_size):
+        labels = y[start:start + batch_size]
+        total_loss += loss.forward(out, eye[labels]) * len(labels)
+        correct += int(np.count_nonzero(out.argmax(axis=1) == labels))
+    return total_loss / len(x), correct / len(x)
+
+
+def evaluate(model, x, y, batch_size=1000, loss=None):
+    """Accuracy, per-class accuracy and confusion matrix of ``model`` on ``(x, y)``.
+
+    Parameters
+    ----------
+    model : Network
+    x : (n, 784) array
+        Inputs, normalised as in training.
+    y : (n,) int array
+    batch_size : int
+    loss : loss object, optional
+        When given, the result's ``"loss"`` is its mean over the samples.
+
+    Returns
+    -------
+    dict
+        ``"loss"`` (float or None), ``"accuracy"`` (fraction), ``"per_class_accuracy"``
+        ((10,) array; NaN for a class absent from ``y``), ``"confusion"`` ((10, 10)
+        int array, rows the true class, columns the prediction) and ``"predictions"`` ((n,)).
+    """
+    y = np.asarray(y)
+    if len(x) == 0 or len(x) != len(y):
+        raise DataError(f"evaluate needs as many labels as inputs, at least one; got {len(x)} and {len(y)}")
+    eye = np.eye(NUM_CLASSES, dtype=np.dtype(x.dtype))
+    predictions = np.empty(len(x), dtype=np.int64)
+    total_loss = 0.0
+    for start, out in _outputs(model, x, batch_size):
+        labels = y[start:start + batch_size]
+        predictions[start:start + len(labels)] = out.argmax(axis=1)
+        if loss is not None:
+            total_loss += loss.forward(out, eye[labels]) * len(labels)
+    confusion = np.bincount(y * NUM_CLASSES + predictions,
+                            minlength=NUM_CLASSES * NUM_CLASSES).reshape(NUM_CLASSES, NUM_CLASSES)
+    support = confusion.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(support > 0, np.diag(confusion) / np.maximum(support, 1), np.nan)
+    return {"loss": None if loss is None else total_loss / len(x),
+            "accuracy": float(np.mean(predictions == y)),
+            "per_class_accuracy": per_class, "confusion": confusion, "predictions": predictions}
+
+
+# -- the training loop ---------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """Everything that changes during training, i.e. what a checkpoint must hold."""
+
+    model: Network
+    loss: object
+    optimizer: object
+    rng: np.random.Generator
+    history: History
+    epoch: int = 0                # epochs completed
+    iteration: int = 0            # training iterations completed, across epochs
+    best_loss: float = math.inf   # lowest validation loss so far
+    best_epoch: int | None = None
+    bad_epochs: int = 0           # epochs since the validation loss last improved
+    best_params: dict | None = None
+
+
+def _make_optimizer(config):
+    if config.optimizer == "sgd":
+        return make_optimizer("sgd", learning_rate=config.learning_rate, momentum=config.momentum,
+                              nesterov=config.nesterov, weight_decay=config.weight_decay)
+    return make_optimizer(config.optimizer, learning_rate=config.learning_rate,
+                          weight_decay=config.weight_decay)
+
+
+def _progress_bar(progress, total, epoch, epochs):
+    """A tqdm bar on stderr, or None when progress is off or tqdm is missing.
+
+    tqdm's ``disable=None`` turns the bar off when stderr is not a terminal, so
+    logs and pipes get the one-line-per-epoch summary only.
+    """
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency of the CLI
+        return None
+    return tqdm(total=total, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False,
+                file=sys.stderr, disable=None, dynamic_ncols=True)
+
+
+def _divergence(run, lr, what):
+    return DivergenceError(
+        f"training diverged at epoch {run.epoch + 1}, iteration {run.iteration}: the loss is {what}; "
+        f"try a lower learning rate (it was {lr:g}"
+        + (f", e.g. --lr {lr / 10:g})" if lr > 0 else ")")
+    )
+
+
+def _check_finite_weights(run, lr):
+    """The last step of an epoch can overflow the weights after a finite loss."""
+    for key, param, _ in run.model.named_params():
+        if not np.all(np.isfinite(param)):
+            raise _divergence(run, lr, f"finite, but the weights {key} are not")
+
+
+def _train_epoch(run, data, config, lr, augment, bar):
+    """One pass over the training data; returns (mean loss, accuracy) over its samples.
+
+    The per-batch work is forward, loss, backward and one optimiser step; the
+    accuracy reuses the forward output and the log averages are running sums.
+    """
+    model, loss, rng = run.model, run.loss, run.rng
+    model.train()
+    eye = np.eye(NUM_CLASSES, dtype=np.dtype(config.dtype))
+    epoch_loss = epoch_correct = window_loss = window_correct = 0.0
+    window_batches = window_samples = 0
+    for x, labels in data_iterator(data.train_x, data.train_y, config.batch_size, rng=rng):
+        if augment is not None:
+            x = augment(x, rng)
+        out = model.forward(x)
+        target = eye[labels]
+        batch_loss = loss.forward(out, target)
+        if not math.isfinite(batch_loss):
+            raise _divergence(run, lr, batch_loss)
+        model.backward(loss.backward(out, target))
+        run.optimizer.step(model.named_params(), lr=lr)
+        run.iteration += 1
+        correct = int(np.count_nonzero(out.argmax(axis=1) == labels))
+        epoch_loss += batch_loss * len(labels)
+        epoch_correct += correct
+        window_loss += batch_loss
+        window_correct += correct
+        window_batches += 1
+        window_samples += len(labels)
+        if window_batches == config.disp_freq:
+            _log_window(run, bar, window_loss / window_batches, window_correct / window_samples)
+            window_loss = window_correct = window_batches = window_samples = 0
+        if bar is not None:
+            bar.update(1)
+    if window_batches:
+        _log_window(run, bar, window_loss / window_batches, window_correct / window_samples)
+    n = len(data.train_y)
+    return epoch_loss / n, epoch_correct / n
+
+
+def _log_window(run, bar, mean_loss, accuracy):
+    """The seed's log: loss and accuracy averaged over the last disp_freq iterations."""
+    run.history.iterations.append({"iteration": run.iteration, "loss": mean_loss, "acc": accuracy})
+    if bar is not None:
+        bar.set_postfix_str(f"loss {mean_loss:.4f} acc {100 * accuracy:.2f}%", refresh=False)
+
+
+def _epoch_record(run, data, config, lr, train_metrics, seconds):
+    """Evaluate on validation and test data; the test numbers are recorded, never used."""
+    val_loss = val_acc = None
+    if data.val_x is not None:
+        val_loss, val_acc = _loss_and_accuracy(run.model, run.loss, data.val_x, data.val_y)
+    test_loss, test_acc = _loss_and_accuracy(run.model, run.loss, data.test_x, data.test_y)
+    return {"epoch": run.epoch + 1, "train_loss": train_metrics[0], "train_acc": train_metrics[1],
+            "val_loss": val_loss, "val_acc": val_acc, "test_loss": test_loss, "test_acc": test_acc,
+            "lr": lr, "seconds": seconds}
+
+
+def _should_stop(run, record, config):
+    """Track the best validation loss; True once it has not improved for ``patience`` epochs."""
+    val_loss = record["val_loss"]
+    if val_loss is None:
+        return False
+    if val_loss < run.best_loss:
+        run.best_loss, run.best_epoch, run.bad_epochs = val_loss, record["epoch"], 0
+        if config.early_stopping:
+            run.best_params = {key: param.copy() for key, param, _ in run.model.named_params()}
+    else:
+        run.bad_epochs += 1
+    return config.early_stopping and run.bad_epochs >= config.patience
+
+
+def _format_record(record, epochs):
+    def part(name, loss, acc):
+        return "" if loss is None else f" | {name} loss {loss:.4f} acc {100 * acc:.2f}%"
+
+    return (f"epoch {record['epoch']}/{epochs}"
+            + part("train", record["train_loss"], record["train_acc"])
+            + part("val", record["val_loss"], record["val_acc"])
+            + part("test", record["test_loss"], record["test_acc"])
+            + f" | lr {record['lr']:.4g} | {record['seconds']:.1f} s")
+
+
+def _run_epoch(run, data, config, schedule, augment, progress, log):
+    """Train one epoch, record it, decide whether to stop."""
+    lr = schedule(run.epoch)
+    n_batches = -(-len(data.train_y) // config.batch_size)
+    bar = _progress_bar(progress, n_batches, run.epoch + 1, config.epochs)
+    start = time.perf_counter()
+    try:
+        # Overflow on the way to a NaN loss is what the divergence check reports, in
+        # one clear error; numpy's RuntimeWarnings before it would only add noise.
+        with np.errstate(over="ignore", invalid="ignore"):
+            train_metrics = _train_epoch(run, data, config, lr, augment, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - start
+    _check_finite_weights(run, lr)
+    record = _epoch_record(run, data, config, lr, train_metrics, seconds)
+    run.history.append(record)
+    stop = _should_stop(run, record, config)
+    run.epoch += 1
+    log(_format_record(record, config.epochs))
+    if stop:
+        run.history.stopped_early = True
+        log(f"early stopping: the validation loss has not improved for {config.patience} epochs; "
+            f"restoring the weights of epoch {run.best_epoch}")
+
+
+def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=None):
+    """Train the network ``config`` describes; return ``(model, history)``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    out_dir : path-like, optional
+        If given, receives ``checkpoint.npz`` after every epoch, then ``model.npz``
+        (with the normalisation and configuration in its metadata) and ``history.json``.
+    data : tuple, optional
+        ``(train_x, test_x, train_y, test_y)`` already loaded and normalised as
+        ``config.normalize`` says; by default the dataset is loaded (and fetched if missing).
+    resume : bool
+        Continue from ``out_dir/checkpoint.npz``; the result is bit-identical to an
+        uninterrupted run.
+    progress : bool
+        Show a tqdm bar per epoch on stderr (only when stderr is a terminal).
+    log : callable, optional
+        Receives one line per epoch; ``logging.getLogger("mnist_mlp.trainer").info`` by default.
+
+    Returns
+    -------
+    model : Network
+        With the weights of ``history.best_epoch``.
+    history : History
+
+    Raises
+    ------
+    ConfigError
+        Invalid settings or sizes, or a checkpoint written with other settings.
+    DataError
+        Missing or malformed data, or an unreadable checkpoint.
+    DivergenceError
+        The training loss became NaN or infinite.
+    """
+    config.validate()
+    log = log or _logger.info
+    streams = _streams(config.seed)
+    data, norm_meta = _prepare_data(config, data, streams)
+    schedule = make_schedule(config.schedule, config.learning_rate, config.epochs,
+                             warmup_epochs=config.warmup_epochs)
+    run = _Run(model=build_model(config, streams["init"], dropout_rng=streams["train"]),
+               loss=build_loss(config), optimizer=_make_optimizer(config), rng=streams["train"],
+               history=History(config=config.to_dict()))
+    out = _prepare_out_dir(out_dir, resume, config, run, log)
+    augment = augment_batch if config.augment else None
+    while run.epoch < config.epochs and not run.history.stopped_early:
+        _run_epoch(run, data, config, schedule, augment, progress, log)
+        if out is not None:
+            _save_checkpoint(out / CHECKPOINT_FILE, run, config)
+    _finish(run, config)
+    if out is not None:
+        metadata = {"dataset": config.dataset, "classes": list(load_data.CLASS_NAMES[config.dataset]),
+                    "config": config.to_dict(), **norm_meta}
+        run.model.save(out / MODEL_FILE, metadata=metadata)
+        run.history.save(out / HISTORY_FILE)
+    return run.model, run.history
+
+
+def _prepare_out_dir(out_dir, resume, config, run, log):
+    if out_dir is None:
+        if resume:
+            raise ConfigError("resume=True needs the out_dir holding the checkpoint.")
+        return None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        _load_checkpoint(out / CHECKPOINT_FILE, run, config)
+        log(f"resuming {out} after epoch {run.epoch} of {config.epochs}")
+    return out
+
+
+def _finish(run, config):
+    """Restore the best weights (early stopping) and note whose weights the model holds."""
+    if config.early_stopping and run.best_params is not None:
+        for key, param, _ in run.model.named_params():
+            param[...] = run.best_params[key]
+        run.history.best_epoch = run.best_epoch
+    else:
+        run.history.best_epoch = run.epoch
+
+
+# -- checkpoints ---------------------------------------------------------------------------
+
+
+def _save_checkpoint(path, run, config):
+    """Weights, optimiser state, generator state, history and early-stopping state, atomically.
+
+    Arrays go into the ``.npz`` under ``model/``, ``best/`` and ``optim/``; the
+    rest is one JSON string, so the file loads with ``allow_pickle=False``.
+    """
+    arrays = {f"model/{key}": param for key, param, _ in run.model.named_params()}
+    if run.best_params is not None:
+        arrays.update({f"best/{key}": value for key, value in run.best_params.items()})
+    optim_scalars = {}
+    for key, value in run.optimizer.state_dict().items():
+        if isinstance(value, np.ndarray):
+            arrays[f"optim/{key}"] = value
+        else:
+            optim_scalars[key] = value
+    header = {"format": _CHECKPOINT_FORMAT, "version": _CHECKPOINT_VERSION,
+              "config": config.to_dict(), "epoch": run.epoch, "iteration": run.iteration,
+              "rng": run.rng.bit_generator.state, "optimizer": optim_scalars,
+              "best_loss": run.best_loss if math.isfinite(run.best_loss) else None,
+              "best_epoch": run.best_epoch, "bad_epochs": run.bad_epochs,
+              "history": run.history.to_dict()}
+    arrays["__header__"] = np.array(json.dumps(header))
+    with atomic_write(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def _read_checkpoint(path):
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            header = json.loads(str(archive["__header__"]))
+            arrays = {key: archive[key] for key in archive.files if key != "__header__"}
+    except FileNotFoundError:
+        raise DataError(f"no checkpoint to resume: {path} does not exist") from None
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise DataError(f"{path} is not a readable checkpoint ({exc})") from None
+    if header.get("format") != _CHECKPOINT_FORMAT or header.get("version") != _CHECKPOINT_VERSION:
+        raise DataError(f"{path} is not an mnist-mlp checkpoint of version {_CHECKPOINT_VERSION}")
+    return header, arrays
+
+
+def _config_differences(saved, config):
+    current = config.to_dict()
+    return [f"{key}: {saved.get(key)!r} in the checkpoint, {current[key]!r} now"
+            for key in current if key != "data_dir" and saved.get(key) != current[key]]
+
+
+def _load_checkpoint(path, run, config):
+    """Put the state of ``path`` into ``run``; the configuration must match."""
+    header, arrays = _read_checkpoint(path)
+    differences = _config_differences(header["config"], config)
+    if differences:
+        raise ConfigError(f"{path} was written with other settings ({'; '.join(differences)}); "
+                          "resume with the same settings or train into another directory.")
+    for key, param, _ in run.model.named_params():
+        saved = arrays.get(f"model/{key}")
+        if saved is None or saved.shape != param.shape:
+            raise DataError(f"{path}: the weights {key} are missing or have the wrong shape")
+        param[...] = saved
+    best = {key[len("best/"):]: value for key, value in arrays.items() if key.startswith("best/")}
+    optim_state = dict(header["optimizer"])
+    optim_state.update({key[len("optim/"):]: value for key, value in arrays.items()
+                        if key.startswith("optim/")})
+    try:
+        run.optimizer.load_state_dict(optim_state)
+        run.rng.bit_generator.state = header["rng"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise DataError(f"{path}: cannot restore the optimiser or generator state ({exc})") from None
+    run.history = History.from_dict(header["history"])
+    run.epoch, run.iteration = header["epoch"], header["iteration"]
+    run.best_loss = math.inf if header["best_loss"] is None else header["best_loss"]
+    run.best_epoch, run.bad_epochs = header["best_epoch"], header["bad_epochs"]
+    run.best_params = best or None
