@@ -17,7 +17,7 @@ from ..errors import MnistMlpError
 __all__ = ["main", "build_parser"]
 
 # Subcommand modules, in the order ``mnist-mlp --help`` lists them.
-_COMMAND_MODULES = ("fetch", "check", "train", "evaluate", "predict")
+_COMMAND_MODULES = ("fetch", "check", "train", "evaluate", "predict", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,100 @@
+"""``mnist-mlp report``: run the study of ``experiments.toml`` and write its report."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..load_data import DATA_ENV_VAR
+
+__all__ = ["register", "default_config_path", "DEFAULT_OUT"]
+
+DEFAULT_OUT = Path("report")
+_CONFIG_NAME = "experiments.toml"
+# Enough to keep a laptop busy without loading the dataset into too many processes.
+_MAX_DEFAULT_JOBS = 4
+
+
+def default_config_path():
+    """``./experiments.toml`` if present, else the one of the source checkout, if any."""
+    here = Path(_CONFIG_NAME)
+    if here.exists():
+        return here
+    checkout = Path(__file__).resolve().parents[2] / _CONFIG_NAME
+    return checkout if checkout.exists() else here
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``report`` subcommand to the ``mnist-mlp`` parser."""
+    jobs = min(os.cpu_count() or 1, _MAX_DEFAULT_JOBS)
+    parser = subparsers.add_parser(
+        "report",
+        help="run the study (every experiment of the seed's report) and write REPORT.md + report.html",
+        description="Run every run of the study file that has no stored result, in parallel "
+        "processes, then write REPORT.md and a self-contained report.html with all figures. "
+        "Finished runs whose settings did not change are reused, so a second invocation takes "
+        "seconds and an interrupted one resumes where it stopped.",
+    )
+    parser.add_argument("--jobs", "-j", type=_positive_int, default=jobs, metavar="N",
+                        help=f"runs trained at the same time, one process each (default: {jobs})")
+    parser.add_argument("--quick", action="store_true",
+                        help="apply the study's [quick] settings (a data subset, 2 epochs): the "
+                        "whole pipeline in under a minute, as a smoke test")
+    parser.add_argument("--out", "-o", type=Path, default=DEFAULT_OUT, metavar="DIR",
+                        help=f"output directory (default: {DEFAULT_OUT}/)")
+    parser.add_argument("--config", "-c", type=Path, default=None, metavar="FILE",
+                        help=f"study file (default: ./{_CONFIG_NAME}, else the repository's)")
+    parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                        help=f"data directory (default: ${DATA_ENV_VAR}, else ./data)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bar, only the final summary")
+    parser.set_defaults(func=_run)
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
+    return value
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Imported here so `mnist-mlp --help` stays fast.
+    from ..experiments.runner import run_suite
+    from ..experiments.spec import load_suite
+    from ..experiments.store import Store
+    from ..report.writer import write_report
+
+    suite = load_suite(args.config or default_config_path())  # every error before any training
+    Store(args.out).check_writable()
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    outcome = run_suite(suite, args.out, jobs=args.jobs, quick=args.quick,
+                        data_dir=args.data_dir, progress=args.progress)
+    md, html = write_report(suite, outcome, args.out, data_dir=args.data_dir,
+                            load_before=load_before)
+    _summary(outcome, md, html)
+    if not any(result.ok for result in outcome.results.values()):
+        raise ConfigError("every run failed; see the errors in the report")
+    return 0
+
+
+def _summary(outcome, md, html):
+    from ..report.writer import choose_best
+
+    failed = [name for name, result in outcome.results.items() if not result.ok]
+    print(f"{md}\n{html}")
+    print(f"{len(outcome.results)} runs: {len(outcome.trained)} trained, {len(outcome.reused)} "
+          f"reused, {len(failed)} failed; {outcome.seconds:.1f} s with {outcome.jobs} job(s)",
+          file=sys.stderr)
+    best = choose_best(outcome.results)
+    if best is not None:
+        print(f"best model by validation accuracy: {best.name}, test accuracy "
+              f"{100 * best.final['test_acc']:.2f}%", file=sys.stderr)
+    if failed:
+        print(f"failed runs (marked in the report): {', '.join(failed)}", file=sys.stderr)

@@ -1,0 +1,240 @@
+"""The report: document rendering, figures, generated text, and `mnist-mlp report --quick`."""
+
+import base64
+import dataclasses
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_mlp.cli import main
+from mnist_mlp.errors import DataError
+from mnist_mlp.experiments.runner import run_suite
+from mnist_mlp.experiments.spec import load_suite, parse_suite
+from mnist_mlp.history import History
+from mnist_mlp.load_data import ensure_dataset
+from mnist_mlp.report import figures
+from mnist_mlp.report.document import Heading, Image, Para, Table, to_html, to_markdown
+from mnist_mlp.report.sections import first_epoch_reaching
+from mnist_mlp.report.writer import choose_best, write_report
+
+REPO = Path(__file__).resolve().parents[1]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+SUITE = """\
+[variables]
+loss = ["loss", "margin"]
+
+[defaults]
+hidden = [16]
+epochs = 3
+validation_size = 200
+learning_rate = 0.05
+batch_size = 50
+
+[runs.relu]
+
+[runs.sigmoid]
+activation = "sigmoid"
+
+[runs.hinge]
+loss = "hinge"
+margin = 1.0
+
+[runs.diverges]
+loss = "mse"
+learning_rate = 1e12
+
+[groups.act]
+title = "Activation functions"
+variable = "activation"
+runs = ["relu", "sigmoid"]
+
+[groups.loss]
+title = "Loss functions"
+variable = "loss"
+runs = ["relu", "hinge"]
+
+[groups.unstable]
+title = "A diverging run"
+variable = "none"
+runs = ["diverges"]
+"""
+
+
+def fake_mnist(seed=0, n_train=1000, n_test=200):
+    """Ten random 784-pixel prototypes, each sample one of them with 10% of pixels flipped."""
+    rng = np.random.default_rng(seed)
+    prototypes = (rng.random((10, 784)) < 0.2).astype(np.float32)
+
+    def sample(n):
+        labels = np.arange(n) % 10
+        flips = rng.random((n, 784)) < 0.1
+        return np.abs(prototypes[labels] - flips).astype(np.float32), labels.astype(np.int64)
+
+    train_x, train_y = sample(n_train)
+    test_x, test_y = sample(n_test)
+    return train_x, test_x, train_y, test_y
+
+
+def _history(val_accs):
+    records = [{"epoch": i + 1, "train_loss": 1.0 / (i + 1), "train_acc": a, "val_loss": 1.0 - a,
+                "val_acc": a, "test_loss": 1.0 - a, "test_acc": a, "lr": 0.1, "seconds": 1.0}
+               for i, a in enumerate(val_accs)]
+    return History(records, best_epoch=len(records))
+
+
+@pytest.fixture(scope="module")
+def fake_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    suite = parse_suite(SUITE, "study.toml")
+    data = fake_mnist()
+    outcome = run_suite(suite, out, data=data, progress=False)
+    md, html = write_report(suite, outcome, out, data=data)
+    return outcome, out, md.read_text(), html.read_text()
+
+
+# -- document -----------------------------------------------------------------------------------
+
+def test_markdown_and_html_render_the_same_blocks(tmp_path):
+    png = figures.plot_group({"a": _history([0.5, 0.9])}, tmp_path / "f.png", "T")
+    blocks = [Heading(2, "Results: one"), Para("**bold** and `code` <b>"),
+              Table(["run", "acc"], [["a|b", "97.00%"]], numeric={1}),
+              Image(png.name, "caption")]
+    md = to_markdown(blocks)
+    assert "## Results: one" in md and "| a\\|b | 97.00% |" in md and "| :--- | ---: |" in md
+    assert "![caption](f.png)" in md
+    html = to_html(blocks, tmp_path, "title")
+    assert '<h2 id="results-one">' in html
+    assert "<strong>bold</strong> and <code>code</code> &lt;b&gt;" in html
+    assert '<td class="num">97.00%</td>' in html
+    embedded = re.search(r'src="data:image/png;base64,([^"]+)"', html).group(1)
+    assert base64.b64decode(embedded) == png.read_bytes()
+
+
+# -- figures ------------------------------------------------------------------------------------
+
+def test_mosaic_places_each_tile_in_its_cell():
+    tiles = np.arange(3 * 28 * 28, dtype=float).reshape(3, 28, 28)
+    mosaic, rows = figures._mosaic(tiles, columns=2, pad=2)
+    assert rows == 2 and mosaic.shape == (58, 58)
+    np.testing.assert_array_equal(mosaic[:28, :28], tiles[0])
+    np.testing.assert_array_equal(mosaic[:28, 30:], tiles[1])
+    np.testing.assert_array_equal(mosaic[30:, :28], tiles[2])
+    assert np.isnan(mosaic[28:30]).all() and np.isnan(mosaic[30:, 30:]).all()
+
+
+def test_figures_are_png_files(tmp_path):
+    rng = np.random.default_rng(0)
+    confusion = np.diag(np.full(10, 90)) + rng.integers(0, 3, (10, 10))
+    paths = [
+        figures.plot_group({"a": _history([0.5, 0.9]), "b": None}, tmp_path / "g.png", "G",
+                           log_loss=True),
+        figures.plot_confusion(confusion, tmp_path / "c.png", "C", [str(i) for i in range(10)]),
+        figures.plot_misclassified(rng.random((5, 784)), [1, 2, 3, 4, 5], [7, 7, 7, 7, 7],
+                                   tmp_path / "m.png", "M"),
+        figures.plot_first_layer(rng.standard_normal((784, 12)), tmp_path / "w.png", "W"),
+    ]
+    for path in paths:
+        assert path.read_bytes()[:8] == PNG_SIGNATURE and path.stat().st_size > 5000
+
+
+# -- generated text -----------------------------------------------------------------------------
+
+def test_first_epoch_reaching_the_target():
+    history = _history([0.90, 0.96, 0.97, 0.99])
+    assert first_epoch_reaching(history, 0.97) == 3
+    assert first_epoch_reaching(history, 0.995) is None
+    assert first_epoch_reaching(None) is None
+
+
+def test_best_model_is_chosen_by_validation_not_test(fake_report):
+    outcome, *_ = fake_report
+    results = dict(outcome.results)
+    best = choose_best(results)
+    assert best.final["val_acc"] == max(r.final["val_acc"] for r in results.values() if r.ok)
+    # Give another run a perfect test accuracy: the choice must not change.
+    other = next(r for r in results.values() if r.ok and r.name != best.name)
+    results[other.name] = dataclasses.replace(other, final={**other.final, "test_acc": 1.0})
+    assert choose_best(results).name == best.name
+
+
+def test_report_has_every_group_and_numbers_from_the_results(fake_report):
+    outcome, out, md, html = fake_report
+    for title in ("1. Activation functions", "2. Loss functions", "3. A diverging run",
+                  "Bonus 3: numerical stability",
+                  "The best model", "Every run"):
+        assert f"## {title}" in md and title in html
+    relu = outcome.results["relu"].final
+    row = next(line for line in md.splitlines() if line.startswith("| `relu` | relu |"))
+    assert f"{100 * relu['test_acc']:.2f}%" in row and f"{relu['train_loss']:.4f}" in row
+    ranked = sorted((r for r in outcome.results.values() if r.ok and r.name in ("relu", "sigmoid")),
+                    key=lambda r: -r.final["val_acc"])
+    margin = 100 * (ranked[0].final["val_acc"] - ranked[1].final["val_acc"])
+    assert f"Best by validation accuracy: **`{ranked[0].name}`**" in md
+    assert f"{margin:.2f} points ahead of `{ranked[1].name}`" in md
+
+
+def test_failed_run_is_marked_in_the_report(fake_report):
+    outcome, out, md, html = fake_report
+    error = outcome.results["diverges"].error
+    assert "diverged" in error
+    assert "## Failed runs" in md and error in md
+    rows = [line for line in md.splitlines() if line.startswith("| `diverges` |")]
+    assert any(row.endswith(f"failed: {error} |") for row in rows)  # its group's table
+
+
+def test_html_is_self_contained(fake_report):
+    outcome, out, md, html = fake_report
+    images = re.findall(r'<img src="([^"]+)"', html)
+    assert len(images) == len(re.findall(r"!\[", md)) > 0
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
+        assert (out / link).read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_second_report_reuses_figures_and_removes_stale_ones(fake_report):
+    outcome, out, md, html = fake_report
+    figures_dir = out / "figures"
+    stale = figures_dir / "group-gone-0123456789.png"
+    stale.write_bytes(PNG_SIGNATURE)
+    stamps = {p: p.stat().st_mtime_ns for p in figures_dir.iterdir() if p != stale}
+    assert len(stamps) >= 5  # two group overlays, three best-model figures and their summary
+    write_report(parse_suite(SUITE, "study.toml"), outcome, out, data=fake_mnist())
+    assert not stale.exists()
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+# -- end to end on the real data -----------------------------------------------------------------
+
+def _have_mnist():
+    try:
+        ensure_dataset("mnist", REPO / "data", fetch=False)
+    except DataError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_mnist(), reason="MNIST is not in data/ (mnist-mlp fetch)")
+def test_quick_report_end_to_end(tmp_path, capsys):
+    out = tmp_path / "report"
+    argv = ["report", "--quick", "--jobs", "2", "--out", str(out), "--data-dir",
+            str(REPO / "data"), "--config", str(REPO / "experiments.toml"), "--no-progress"]
+    assert main(argv) == 0
+    md, html = (out / "REPORT.md").read_text(), (out / "report.html").read_text()
+    suite = load_suite(REPO / "experiments.toml")
+    for group in suite.groups:
+        assert group.title in md and group.title in html
+    assert "Quick mode" in md and "Bonus 3: numerical stability" in md
+    results = [p.read_text() for p in out.glob("runs/*/result.json")]
+    assert len(results) == len(suite.runs)
+    # Two worker processes, each told to use cpu_count // 2 BLAS threads.
+    assert all('"blas_threads": "' in text for text in results)
+
+    start = time.perf_counter()
+    assert main(argv) == 0
+    assert time.perf_counter() - start < 30
+    assert f"{len(suite.runs)} runs: 0 trained, {len(suite.runs)} reused" in capsys.readouterr().err
