@@ -8,6 +8,7 @@ only evaluated and logged: nothing here looks at it to make a decision.
 """
 
 import argparse
+import math
 import sys
 
 from mnist_mlp.errors import MnistMlpError
@@ -23,7 +24,7 @@ config = {
     "weight_decay": 0.0,
     "momentum": 0.9,
     "batch_size": 100,
-    "max_epoch": 10,
+    "max_epoch": 15,
     "disp_freq": 100,
     "test_epoch": 5,
 }
@@ -31,9 +32,9 @@ config = {
 
 def build_model():
     model = Network()
-    model.add(Linear("fc1", 784, 256, 0.05))  # std ~ sqrt(2 / 784), He's scale for ReLU
+    model.add(Linear("fc1", 784, 512, 0.05))  # std ~ sqrt(2 / 784), He's scale for ReLU
     model.add(Relu("relu1"))
-    model.add(Linear("fc2", 256, 10, 0.05))
+    model.add(Linear("fc2", 512, 10, 0.05))
     return model
 
 
@@ -53,8 +54,11 @@ def main(argv=None):
     model = build_model()
     loss = SoftmaxCrossEntropyLoss(name="loss")
 
+    base_lr = config["learning_rate"]
     for epoch in range(config["max_epoch"]):
-        LOG_INFO(f"Training @ {epoch} epoch...")
+        # Cosine annealing from base_lr towards 0: large steps early, fine ones at the end.
+        config["learning_rate"] = base_lr * 0.5 * (1 + math.cos(math.pi * epoch / config["max_epoch"]))
+        LOG_INFO(f"Training @ {epoch} epoch, learning rate {config['learning_rate']:.4f}...")
         train_net(model, loss, config, train_data, train_label, config["batch_size"],
                   config["disp_freq"])
         if epoch % config["test_epoch"] == 0 or epoch == config["max_epoch"] - 1:
