@@ -27,6 +27,11 @@ LAYER_TYPES = {
 }
 _FORMAT_VERSION = 1
 
+# ``backward`` methods known to return a new array that nobody else references
+# (``Linear``: ``grad @ W.T``; ``Relu``: ``grad * mask``). Keyed by the function, not
+# the class, so a subclass that overrides ``backward`` is not trusted by accident.
+_FRESH_GRADIENT = frozenset({_layers.Linear.backward, _layers.Relu.backward})
+
 
 class Network:
     """Layers applied in the order they were added.
@@ -56,14 +61,25 @@ class Network:
         By default the first ``Linear`` layer computes only its parameter gradients:
         the gradient with respect to the data is never used in training and costs
         one matrix product per batch.
+
+        ``grad_output`` itself is never modified. The gradients passed between
+        layers are different: a ``Linear`` layer's input gradient is a new array
+        that only this loop holds, so a layer that can overwrite its incoming
+        gradient (``_backward_inplace``, e.g. ``Relu``) is allowed to, which saves
+        an allocation and a pass over memory per layer and batch.
         """
         grad = grad_output
+        owned = False  # may the next layer overwrite `grad`? Never the caller's array.
         for index in range(self.num_layers - 1, -1, -1):
             layer = self.layer_list[index]
             if index == 0 and not input_grad and isinstance(layer, _layers.Linear):
                 layer.backward_params(grad)
                 return None
-            grad = layer.backward(grad)
+            if owned and hasattr(layer, "_backward_inplace"):
+                grad = layer._backward_inplace(grad)  # still ours: the same array
+            else:
+                grad = layer.backward(grad)
+                owned = type(layer).backward in _FRESH_GRADIENT
         return grad
 
     def update(self, config):
