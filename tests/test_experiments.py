@@ -125,7 +125,8 @@ def test_group_variable_may_cover_several_keys():
 
 @pytest.mark.parametrize("needle, replacement, expected", [
     ('activation = "sigmoid"', 'activaton = "sigmoid"',
-     r"unknown key 'activaton' in \[runs.a-sigmoid\]; valid keys: .*activation"),
+     r"unknown key 'activaton' in \[runs.a-sigmoid\] \(did you mean 'activation'\?\); "
+     r"valid keys: .*activation"),
     ('activation = "sigmoid"', 'activation = "tanh"',
      r"unknown activation 'tanh' in \[runs.a-sigmoid\]; choose one of: gelu, relu, selu, "
      r"sigmoid, swish"),
@@ -303,6 +304,7 @@ def test_stored_result_is_plain_json(tmp_path):
     stored = json.loads(next(tmp_path.glob("runs/a-relu-*/result.json")).read_text())
     assert stored["status"] == "ok" and stored["config"]["hidden"] == [16]
     assert 0.0 <= stored["final"]["test_acc"] <= 1.0 and "reused" not in stored
+    assert stored["cpu_seconds"] > 0 and stored["train_seconds"] > 0
 
 
 # -- bonus 3 ----------------------------------------------------------------------------------

@@ -36,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run every run of the study file that has no stored result, in parallel "
         "processes, then write REPORT.md and a self-contained report.html with all figures. "
         "Finished runs whose settings did not change are reused, so a second invocation takes "
-        "seconds and an interrupted one resumes where it stopped.",
+        "seconds and an interrupted one resumes where it stopped. Results are keyed by settings, "
+        "not by code: after changing the training code, delete DIR/runs (or use a new --out) to "
+        "train again.",
     )
     parser.add_argument("--jobs", "-j", type=_positive_int, default=jobs, metavar="N",
                         help=f"runs trained at the same time, one process each (default: {jobs})")
@@ -73,11 +75,9 @@ def _run(args: argparse.Namespace) -> int:
 
     suite = load_suite(args.config or default_config_path())  # every error before any training
     Store(args.out).check_writable()
-    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     outcome = run_suite(suite, args.out, jobs=args.jobs, quick=args.quick,
                         data_dir=args.data_dir, progress=args.progress)
-    md, html = write_report(suite, outcome, args.out, data_dir=args.data_dir,
-                            load_before=load_before)
+    md, html = write_report(suite, outcome, args.out, data_dir=args.data_dir)
     _summary(outcome, md, html)
     if not any(result.ok for result in outcome.results.values()):
         raise ConfigError("every run failed; see the errors in the report")

@@ -86,19 +86,14 @@ def run_suite(suite, out_dir, *, jobs=1, quick=False, data_dir=None, data=None, 
     configs = {name: _with_data_dir(config, data_dir)
                for name, config in suite.configs(quick=quick).items()}
     outcome = SuiteOutcome({}, 0.0, jobs, quick)
-    pending = []
-    for name, config in configs.items():
-        stored = store.load(name, run_key(config))
-        if stored is not None:
-            outcome.results[name] = stored
-            outcome.reused.append(name)
-        else:
-            pending.append(name)
+    outcome.results = _stored_results(store, configs)
+    outcome.reused = list(outcome.results)
+    pending = sorted((name for name in configs if name not in outcome.results),
+                     key=lambda name: -_cost(configs[name]))
     if pending and data is None:
         # Fetch once here: workers fetching the same files at once would collide.
         for dataset in sorted({configs[name].dataset for name in pending}):
             ensure_dataset(dataset, data_dir, progress=progress)
-    pending.sort(key=lambda name: -_cost(configs[name]))
     with _Progress(len(configs), progress) as bar:
         for name in outcome.reused:
             bar.finished(outcome.results[name])
@@ -109,6 +104,12 @@ def run_suite(suite, out_dir, *, jobs=1, quick=False, data_dir=None, data=None, 
     outcome.results = {name: outcome.results[name] for name in configs}
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def _stored_results(store, configs):
+    """``{name: RunResult}`` of the runs whose stored result can be reused as it is."""
+    stored = {name: store.load(name, run_key(config)) for name, config in configs.items()}
+    return {name: result for name, result in stored.items() if result is not None}
 
 
 def _with_data_dir(config, data_dir):
@@ -206,7 +207,7 @@ def execute_run(name, config, store, data=None):
     key = run_key(config)
     run_dir = store.run_dir(name, key)
     run_dir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     try:
         history = _train(config, run_dir, data)
         result = _ok_result(name, key, config, history)
@@ -217,6 +218,8 @@ def execute_run(name, config, store, data=None):
         if result.error_type in DETERMINISTIC_ERRORS:
             _remove(run_dir / CHECKPOINT_FILE)  # it would fail the same way from there
     result.wall_seconds = time.perf_counter() - start
+    result.cpu_seconds = time.process_time() - cpu_start
+    result.load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     result.blas_threads = os.environ.get("OPENBLAS_NUM_THREADS")
     store.save(result)
     if result.ok:
@@ -328,7 +331,7 @@ class _Progress:
     def finished(self, result):
         if self.bar is None:
             return
-        self.bar.write(_status_line(result))
+        self.bar.write(_status_line(result), file=sys.stderr)
         self.bar.update(1)
 
 

@@ -30,6 +30,7 @@ over the raw text (table headers and ``key =`` lines).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,13 +198,20 @@ def _check_settings(table, settings, where, extra=()):
     valid = settings_key_fields() + tuple(extra)
     for key, value in settings.items():
         if key not in valid:
-            hint = " (pass --data-dir on the command line)" if key in _NOT_IN_FILE else ""
+            hint = (" (pass --data-dir on the command line)" if key in _NOT_IN_FILE
+                     else _did_you_mean(key, valid))
             raise ConfigError(where(table, key, f"unknown key {key!r} in [{table}]{hint}; valid "
                                                 f"keys: {', '.join(sorted(valid))}"))
         for name, choices in (("activation", ACTIVATIONS), ("loss", LOSSES)):
             if key == name and value not in choices:
-                raise ConfigError(where(table, key, f"unknown {name} {value!r} in [{table}]; "
-                                                    f"choose one of: {', '.join(sorted(choices))}"))
+                raise ConfigError(where(table, key, f"unknown {name} {value!r} in [{table}]"
+                                                    f"{_did_you_mean(value, choices)}; choose one "
+                                                    f"of: {', '.join(sorted(choices))}"))
+
+
+def _did_you_mean(word, choices):
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _resolve_runs(raw_runs, defaults, where):

@@ -17,7 +17,6 @@ float does and harms nothing.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 from decimal import Decimal, localcontext

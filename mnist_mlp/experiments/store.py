@@ -56,8 +56,11 @@ class RunResult:
     ``final`` is the History record whose weights the model holds (train / val /
     test loss and accuracy); ``train_seconds`` sums the epochs' training steps,
     ``wall_seconds`` is the whole call including evaluation (of the last session
-    when the run was resumed). ``blas_threads`` records the thread setting the
-    training process actually saw, so the parallel set-up can be checked.
+    when the run was resumed). ``cpu_seconds`` is the CPU time the training
+    process used for the run: unlike wall time it does not grow while other
+    processes share the cores, so it compares runs fairly on a busy machine.
+    ``load_average`` is the machine's 1-minute load when the run ended, and
+    ``blas_threads`` the thread setting the training process actually saw.
     """
 
     name: str
@@ -72,7 +75,9 @@ class RunResult:
     stopped_early: bool = False
     train_seconds: float = 0.0
     wall_seconds: float = 0.0
-    blas_threads: str | None = None  # OPENBLAS_NUM_THREADS seen by the process that trained it
+    cpu_seconds: float | None = None
+    load_average: float | None = None
+    blas_threads: str | None = None
     reused: bool = False            # set when loaded from an earlier invocation, never stored
 
     @property

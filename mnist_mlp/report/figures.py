@@ -23,9 +23,11 @@ from matplotlib.ticker import MaxNLocator
 
 from ..history import atomic_write
 
-__all__ = ["plot_group", "plot_confusion", "plot_misclassified", "plot_first_layer", "DPI"]
+__all__ = ["plot_group", "plot_confusion", "plot_misclassified", "plot_first_layer", "DPI",
+           "FIRST_LAYER_UNITS"]
 
 DPI = 110
+FIRST_LAYER_UNITS = 50  # hidden units whose weights the first-layer figure shows
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 _DASHES = ("-", "--", "-.", ":")
 _PANELS = (  # (row, column, history key, label)
@@ -185,7 +187,7 @@ def plot_misclassified(images, true, predicted, path, title, columns=8, limit=32
     return _save(fig, path)
 
 
-def plot_first_layer(weights, path, title, columns=10, limit=50):
+def plot_first_layer(weights, path, title, columns=10, limit=None):
     """The first ``limit`` hidden units' incoming weights as 28x28 images.
 
     Each tile is scaled to its own largest absolute weight and drawn on a
@@ -193,7 +195,7 @@ def plot_first_layer(weights, path, title, columns=10, limit=50):
     unit's pattern is visible whatever its norm.
     """
     weights = np.asarray(weights, dtype=float)
-    count = min(weights.shape[1], limit)
+    count = min(weights.shape[1], FIRST_LAYER_UNITS if limit is None else limit)
     tiles = weights[:, :count].T.reshape(count, 28, 28)
     tiles = tiles / np.maximum(np.abs(tiles).max(axis=(1, 2), keepdims=True), 1e-12)
     columns = max(1, min(columns, count))

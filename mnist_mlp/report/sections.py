@@ -2,9 +2,8 @@
 
 Nothing here trains or draws: :mod:`mnist_mlp.report.writer` gathers the
 results, histories, figures and machine facts into a :class:`ReportData` and
-these functions turn it into :mod:`~mnist_mlp.report.document` blocks. The
-sentences of the comparisons are templates filled with measured values; the
-only constants are the thresholds they compare against (:data:`VAL_TARGET`).
+these functions lay it out as :mod:`~mnist_mlp.report.document` blocks; the
+sentences of the comparisons come from :mod:`~mnist_mlp.report.facts`.
 """
 
 from __future__ import annotations
@@ -14,13 +13,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .document import Bullets, Heading, Image, Note, Para, Table, anchor
+from .facts import (
+    DASH,
+    VAL_TARGET,
+    architecture,
+    confusion_facts,
+    first_epoch_reaching,
+    group_comparison,
+    num,
+    pct,
+    secs,
+    stability_summary,
+)
 
 __all__ = ["ReportData", "BestModel", "build_document", "VAL_TARGET", "first_epoch_reaching"]
 
-VAL_TARGET = 0.97  # the validation accuracy whose first epoch the tables report
 _HINGE_LOSSES = ("hinge", "softmax_hinge")
-_SOFTMAX_LAYER_LOSSES = ("ce", "softmax_hinge")
-_DASH = "—"
 
 
 @dataclass
@@ -52,41 +60,6 @@ class ReportData:
 
 # -- formatting -----------------------------------------------------------------------------
 
-def _pct(value):
-    return _DASH if value is None else f"{100 * value:.2f}%"
-
-
-def _num(value):
-    if value is None:
-        return _DASH
-    return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
-
-
-def _secs(value):
-    return f"{value:.1f}"
-
-
-def architecture(config):
-    """``784-256-10 relu`` plus the extras the model builder adds for this config."""
-    sizes = "-".join(str(n) for n in (784, *config["hidden"], 10))
-    extras = [config["activation"]]
-    if config["dropout"]:
-        extras.append(f"dropout {config['dropout']:g}")
-    if config["loss"] in _SOFTMAX_LAYER_LOSSES:
-        extras.append("Softmax layer")
-    return f"{sizes} ({', '.join(extras)})"
-
-
-def first_epoch_reaching(history, target=VAL_TARGET, key="val_acc"):
-    """The first epoch whose ``key`` is at least ``target``, or None."""
-    if history is None:
-        return None
-    for record in history.records:
-        if record.get(key) is not None and record[key] >= target:
-            return record["epoch"]
-    return None
-
-
 def _value(key, value):
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -94,7 +67,7 @@ def _value(key, value):
         return f"{value:g}"
     if isinstance(value, list):
         return "[" + ", ".join(str(v) for v in value) + "]"
-    return _DASH if value is None else str(value)
+    return DASH if value is None else str(value)
 
 
 def _setting_text(config, keys):
@@ -154,14 +127,14 @@ def _preamble(data):
         f"Generated {data.generated} by `mnist-mlp report` from `{data.suite.path}`: "
         f"{len(results)} runs, {len(failed)} failed. This invocation trained "
         f"{len(outcome.trained)} and reused {len(outcome.reused)} stored results, in "
-        f"{_secs(outcome.seconds)} s of wall time with {outcome.jobs} parallel job(s); the "
-        f"training steps of all runs add up to {_secs(total)} s."))
+        f"{secs(outcome.seconds)} s of wall time with {outcome.jobs} parallel job(s); the "
+        f"training steps of all runs add up to {secs(total)} s."))
     if data.best is not None:
         best = outcome.results[data.best.name]
         blocks.append(Para(
             f"**Best model** (highest validation accuracy): **{best.name}**, "
-            f"{architecture(best.config)}: validation accuracy {_pct(best.final['val_acc'])}, "
-            f"**test accuracy {_pct(best.final['test_acc'])}**."))
+            f"{architecture(best.config)}: validation accuracy {pct(best.final['val_acc'])}, "
+            f"**test accuracy {pct(best.final['test_acc'])}**."))
     contents = ["[Set-up](#set-up)"]
     contents += [f"[{n}. {g.title}](#{anchor(f'{n}. {g.title}')})"
                  for n, g in enumerate(data.suite.groups, 1)]
@@ -227,22 +200,25 @@ def _setup(data):
 
 def _machine(data):
     m = data.machine
-    items = [f"CPU: {m['cpu']}, {m['cores']} logical cores; load average "
-             f"{m['load_before']} before and {m['load_after']} after (1, 5, 15 min)",
+    items = [f"CPU: {m['cpu']}, {m['cores']} logical cores",
              f"Parallelism: {data.outcome.jobs} run(s) at a time, "
              f"{m['blas_threads']} BLAS thread(s) per run",
              f"System: {m['platform']}",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items())]
+    loads = [r.load_average for r in data.outcome.results.values() if r.load_average is not None]
+    if loads:
+        items.insert(1, f"Machine load (1-minute load average) when the runs ended: from "
+                        f"{min(loads):.2f} to {max(loads):.2f}, median {np.median(loads):.2f}; "
+                        f"{m['load_after']} (1, 5, 15 min) when this report was written")
     return [Heading(3, "Machine"), Bullets(items),
-            Para("Times are wall-clock seconds of the training steps (evaluation excluded), "
-                 "measured while other runs shared the machine, so compare them within a "
-                 "report, not across machines.")]
+            Para("Wall times grow when other processes share the cores; CPU times do not, so "
+                 "the comparisons below rank runs by CPU time.")]
 
 
 # -- groups -----------------------------------------------------------------------------------
 
 _GROUP_HEADERS = ["run", "setting", "train loss", "train acc", "val acc", "test loss",
-                  "test acc", "gap (points)", "training time (s)",
+                  "test acc", "gap (points)", "training time (s)", "CPU time (s)",
                   f"first epoch val acc >= {100 * VAL_TARGET:g}%", "epochs", "status"]
 
 
@@ -250,14 +226,16 @@ def _group_row(data, name, keys):
     result = data.outcome.results[name]
     setting = _setting_text(result.config, keys)
     if not result.ok:
-        return [f"`{name}`", setting] + [_DASH] * 9 + [f"failed: {result.error}"]
+        return [f"`{name}`", setting] + [DASH] * 10 + [f"failed: {result.error}"]
     final = result.final
     gap = 100 * (final["train_acc"] - final["test_acc"])
     epoch = first_epoch_reaching(data.histories.get(name))
     epochs = f"{result.epochs_run}" + (" (stopped early)" if result.stopped_early else "")
-    return [f"`{name}`", setting, _num(final["train_loss"]), _pct(final["train_acc"]),
-            _pct(final["val_acc"]), _num(final["test_loss"]), _pct(final["test_acc"]),
-            f"{gap:.2f}", _secs(result.train_seconds), _DASH if epoch is None else str(epoch),
+    return [f"`{name}`", setting, num(final["train_loss"]), pct(final["train_acc"]),
+            pct(final["val_acc"]), num(final["test_loss"]), pct(final["test_acc"]),
+            f"{gap:.2f}", secs(result.train_seconds),
+            DASH if result.cpu_seconds is None else secs(result.cpu_seconds),
+            DASH if epoch is None else str(epoch),
             epochs, "ok"]
 
 
@@ -280,96 +258,18 @@ def _group_section(data, group, number):
     if not group.keys:
         for row, result in zip(rows, runs):
             row[1] = architecture(result.config)
-    blocks.append(Table(_GROUP_HEADERS, rows, numeric=set(range(2, 11))))
+    blocks.append(Table(_GROUP_HEADERS, rows, numeric=set(range(2, 12))))
     blocks.append(Para("Final values are those of the epoch whose weights the model keeps "
                        "(the last, or the best validation loss with early stopping); the gap is "
-                       "training minus test accuracy."))
-    blocks.append(Bullets(_comparison(data, group)))
+                       "training minus test accuracy. Training time is the wall time of the "
+                       "training steps; CPU time is what the run's process used in all (training "
+                       "and evaluation), which other processes on the machine do not inflate."))
+    blocks.append(Bullets(group_comparison([data.outcome.results[n] for n in group.runs], data.histories)))
     if group.name in data.group_figures:
         blocks.append(Image(data.group_figures[group.name],
                             f"{group.title}: loss and accuracy per epoch, every run of the group "
                             "overlaid."))
     return blocks
-
-
-def _comparison(data, group):
-    """Factual sentences from the numbers: ranking, margin, convergence, time, gap."""
-    ok = _ok_results(data, group.runs)
-    sentences = []
-    if ok:
-        sentences += _ranking(ok)
-        sentences += _convergence(data, ok)
-        sentences += _timing(ok)
-        sentences += _generalisation(ok)
-    failed = [data.outcome.results[n] for n in group.runs if not data.outcome.results[n].ok]
-    sentences += [f"`{r.name}` failed: {r.error}" for r in failed]
-    return sentences or ["No run of this group finished."]
-
-
-def _ranking(ok):
-    ranked = sorted(ok, key=lambda r: (-r.final["val_acc"], r.final["val_loss"]))
-    first = ranked[0]
-    if len(ranked) == 1:
-        return [f"`{first.name}`: validation accuracy {_pct(first.final['val_acc'])}, "
-                f"test accuracy {_pct(first.final['test_acc'])}."]
-    second = ranked[1]
-    margin = 100 * (first.final["val_acc"] - second.final["val_acc"])
-    by_test = sorted(ok, key=lambda r: -r.final["test_acc"])
-    return [
-        f"Best by validation accuracy: **`{first.name}`** ({_pct(first.final['val_acc'])}), "
-        f"{margin:.2f} points ahead of `{second.name}` ({_pct(second.final['val_acc'])}).",
-        f"Test accuracy ranges from {_pct(by_test[-1].final['test_acc'])} (`{by_test[-1].name}`) "
-        f"to {_pct(by_test[0].final['test_acc'])} (`{by_test[0].name}`).",
-    ]
-
-
-def _convergence(data, ok):
-    reached = [(first_epoch_reaching(data.histories.get(r.name)), r) for r in ok]
-    hit = sorted([(e, r) for e, r in reached if e is not None], key=lambda p: (p[0], p[1].name))
-    missed = [r for e, r in reached if e is None]
-    target = f"{100 * VAL_TARGET:g}%"
-    parts = []
-    if hit:
-        parts.append(f"Validation accuracy first reached {target} at epoch "
-                     + ", ".join(f"{e} for `{r.name}`" for e, r in hit))
-    if missed:
-        parts.append(("it never did" if hit else f"Validation accuracy never reached {target}")
-                     + " for " + ", ".join(f"`{r.name}` (best {_pct(_best_val(data, r))} in "
-                                           f"{r.epochs_run} epochs)" for r in missed))
-    return ["; ".join(parts) + "."]
-
-
-def _best_val(data, result):
-    history = data.histories.get(result.name)
-    values = [r["val_acc"] for r in history.records] if history else []
-    return max(values) if values else result.final["val_acc"]
-
-
-def _timing(ok):
-    if len(ok) < 2:
-        return [f"Training took {_secs(ok[0].train_seconds)} s."]
-    by_time = sorted(ok, key=lambda r: r.train_seconds)
-    fast, slow = by_time[0], by_time[-1]
-    ratio = slow.train_seconds / fast.train_seconds if fast.train_seconds > 0 else float("nan")
-    return [f"Fastest to train: `{fast.name}` ({_secs(fast.train_seconds)} s); slowest: "
-            f"`{slow.name}` ({_secs(slow.train_seconds)} s, {ratio:.1f}x as long)."]
-
-
-def _generalisation(ok):
-    gaps = sorted(ok, key=lambda r: r.final["train_acc"] - r.final["test_acc"])
-    sentences = []
-    if len(gaps) > 1:
-        small, large = gaps[0], gaps[-1]
-        sentences.append(
-            f"Gap between training and test accuracy: largest for `{large.name}` "
-            f"({100 * (large.final['train_acc'] - large.final['test_acc']):.2f} points), smallest "
-            f"for `{small.name}` ({100 * (small.final['train_acc'] - small.final['test_acc']):.2f}).")
-    for r in ok:
-        if r.stopped_early:
-            sentences.append(f"`{r.name}` stopped early after {r.epochs_run} of "
-                             f"{r.config['epochs']} epochs and kept the weights of epoch "
-                             f"{r.best_epoch} (lowest validation loss).")
-    return sentences
 
 
 # -- bonus 3, best model, failures, appendix ----------------------------------------------------
@@ -388,30 +288,8 @@ def _stability_section(rows):
                    "computed with 60-digit decimal arithmetic. Warnings count NumPy's overflow, "
                    "invalid-value and divide-by-zero warnings (underflow to 0 is harmless and "
                    "not counted)."), table]
-    blocks.append(Bullets(_stability_summary(main, "float64") + _stability_summary(other, "float32")))
+    blocks.append(Bullets(stability_summary(main, "float64") + stability_summary(other, "float32")))
     return blocks
-
-
-def _stability_summary(rows, dtype):
-    if not rows:
-        return []
-    naive_bad = sum(not r.naive_finite for r in rows)
-    ours_bad = sum(not r.ours_finite for r in rows)
-    sentences = [
-        f"{dtype}: the naive formulas give a non-finite result (inf or NaN) in {naive_bad} of "
-        f"{len(rows)} cases and raise {sum(r.naive_warnings for r in rows)} warnings; ours are "
-        f"non-finite in {ours_bad} and raise {sum(r.ours_warnings for r in rows)} warnings."]
-    inexact = [r for r in rows if r.ours_max_rel_error > 1e-6]
-    for r in inexact:
-        sentences.append(
-            f"{dtype}: `{r.ours_function}` on {r.input} gives {r.ours_value} where the exact "
-            f"value is {r.exact_value} (relative error {r.ours_max_rel_error:.2g}): the softmax "
-            "probability underflows to 0 and the loss on probabilities can only clamp it. The "
-            "fused `SoftmaxCrossEntropyLoss` works on logits through log-sum-exp and is exact.")
-    exact = len(rows) - len(inexact)
-    sentences.append(f"{dtype}: ours agree with the exact value to a relative error below 1e-6 "
-                     f"in {exact} of {len(rows)} cases.")
-    return sentences
 
 
 def _best_section(data):
@@ -424,13 +302,13 @@ def _best_section(data):
     ev = best.evaluation
     blocks.append(Para(
         f"Chosen by validation accuracy among {len(others)} finished runs: **`{best.name}`**, "
-        f"{architecture(result.config)}, validation accuracy {_pct(result.final['val_acc'])}"
+        f"{architecture(result.config)}, validation accuracy {pct(result.final['val_acc'])}"
         + (f" ({100 * (result.final['val_acc'] - runner_up.final['val_acc']):.2f} points ahead "
            f"of `{runner_up.name}`)" if runner_up else "")
-        + f". **Test accuracy: {_pct(result.final['test_acc'])}**; reloaded from its model file "
-        f"and evaluated on all {best.test_count} test images: {_pct(ev['accuracy'])} "
+        + f". **Test accuracy: {pct(result.final['test_acc'])}**; reloaded from its model file "
+        f"and evaluated on all {best.test_count} test images: {pct(ev['accuracy'])} "
         f"({int(np.trace(ev['confusion']))} correct)."))
-    blocks.append(Bullets(_confusion_facts(ev, best.class_names)))
+    blocks.append(Bullets(confusion_facts(ev, best.class_names)))
     captions = {
         "confusion": f"Confusion matrix of `{best.name}` on {best.test_count} test images "
                      "(rows: true class, columns: prediction; log colour scale).",
@@ -443,20 +321,6 @@ def _best_section(data):
         if key in best.figures:
             blocks.append(Image(best.figures[key], caption))
     return blocks
-
-
-def _confusion_facts(evaluation, class_names):
-    confusion = np.asarray(evaluation["confusion"])
-    off = confusion.copy()
-    np.fill_diagonal(off, 0)
-    true, pred = np.unravel_index(np.argmax(off), off.shape)
-    per_class = np.asarray(evaluation["per_class_accuracy"], dtype=float)
-    worst, best = int(np.nanargmin(per_class)), int(np.nanargmax(per_class))
-    return [f"Errors: {int(off.sum())} of {int(confusion.sum())} test images.",
-            f"Most frequent confusion: true {class_names[true]} predicted as "
-            f"{class_names[pred]} ({int(off[true, pred])} times).",
-            f"Per-class accuracy from {_pct(per_class[worst])} (class {class_names[worst]}) to "
-            f"{_pct(per_class[best])} (class {class_names[best]})."]
 
 
 def _failed_section(data):

@@ -35,12 +35,12 @@ __all__ = ["write_report", "machine_info", "choose_best", "REPORT_MD", "REPORT_H
 
 REPORT_MD = "REPORT.md"
 _FIGURES = "figures"
-_FIGURES_VERSION = 1  # bump when a figure's drawing changes, to redraw cached ones
+_FIGURES_VERSION = 3  # bump when a figure's drawing changes, to redraw cached ones
 REPORT_HTML = "report.html"
 _TITLE = "MNIST MLP study: results"
 
 
-def write_report(suite, outcome, out_dir, *, data_dir=None, data=None, load_before=None):
+def write_report(suite, outcome, out_dir, *, data_dir=None, data=None):
     """Write the report of ``outcome`` into ``out_dir``; return the two file paths.
 
     Figures are named by a fingerprint of what they show (the runs' setting
@@ -58,8 +58,6 @@ def write_report(suite, outcome, out_dir, *, data_dir=None, data=None, load_befo
         Where the dataset is, to evaluate the best model on the test images.
     data : tuple, optional
         ``(train_x, test_x, train_y, test_y)`` used instead of loading (tests).
-    load_before : tuple of float, optional
-        ``os.getloadavg()`` taken before the suite ran, for the machine section.
     """
     out = Path(out_dir)
     store = Store(out)
@@ -72,7 +70,7 @@ def write_report(suite, outcome, out_dir, *, data_dir=None, data=None, load_befo
     report = ReportData(
         suite=suite, outcome=outcome, histories=histories, run_dirs=run_dirs,
         group_figures=_group_figures(suite, results, histories, out, keep, run_dirs),
-        stability=stability_table(), machine=machine_info(outcome.jobs, load_before),
+        stability=stability_table(), machine=machine_info(outcome.jobs),
         data_sizes={}, normalisation=_normalisation_text(first),
         generated=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
     )
@@ -207,8 +205,11 @@ def _evaluate_and_draw(result, store, source, directory, names):
         test_images[wrong], test_labels[wrong], evaluation["predictions"][wrong],
         directory / names["misclassified"],
         f"{result.name}: misclassified test digits (first {min(len(wrong), 32)} of {len(wrong)})")
-    figures.plot_first_layer(model.layer_list[0].W, directory / names["first-layer"],
-                             f"{result.name}: first-layer weights of the first hidden units")
+    weights = model.layer_list[0].W
+    shown = min(weights.shape[1], figures.FIRST_LAYER_UNITS)
+    figures.plot_first_layer(weights, directory / names["first-layer"],
+                             f"{result.name}: incoming weights of {shown} of the "
+                             f"{weights.shape[1]} units of the first hidden layer", limit=shown)
     per_class = [None if np.isnan(v) else float(v) for v in evaluation["per_class_accuracy"]]
     return {"evaluation": {"accuracy": evaluation["accuracy"], "per_class_accuracy": per_class,
                            "confusion": np.asarray(evaluation["confusion"]).tolist()},
@@ -225,7 +226,7 @@ def _remove_stale(directory, keep):
             path.unlink()
 
 
-def machine_info(jobs, load_before=None):
+def machine_info(jobs):
     """CPU, cores, load, platform and library versions, for the set-up section."""
     load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
     versions = {"Python": platform.python_version()}
@@ -235,7 +236,7 @@ def machine_info(jobs, load_before=None):
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
     return {"cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
-            "load_before": _load_text(load_before), "load_after": _load_text(load_after),
+            "load_after": _load_text(load_after),
             "blas_threads": run_blas_threads(jobs), "versions": versions}
 
 
