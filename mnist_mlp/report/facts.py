@@ -122,7 +122,7 @@ def _timing(ok):
 
     label = "CPU time" if all(r.cpu_seconds is not None for r in ok) else "training time"
     if len(ok) < 2:
-        return [f"{label.capitalize()}: {secs(cost(ok[0]))} s."]
+        return [f"{label[0].upper()}{label[1:]}: {secs(cost(ok[0]))} s."]
     by_cost = sorted(ok, key=cost)
     fast, slow = by_cost[0], by_cost[-1]
     ratio = cost(slow) / cost(fast) if cost(fast) > 0 else float("nan")

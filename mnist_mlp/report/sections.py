@@ -266,9 +266,10 @@ def _group_section(data, group, number):
                        "and evaluation), which other processes on the machine do not inflate."))
     blocks.append(Bullets(group_comparison([data.outcome.results[n] for n in group.runs], data.histories)))
     if group.name in data.group_figures:
+        shows = ("the training, validation and test curves of its run" if len(group.runs) == 1
+                 else "every run of the group overlaid")
         blocks.append(Image(data.group_figures[group.name],
-                            f"{group.title}: loss and accuracy per epoch, every run of the group "
-                            "overlaid."))
+                            f"{group.title}: loss and accuracy per epoch, {shows}."))
     return blocks
 
 
