@@ -85,9 +85,18 @@ def _panel(axes, history, metric, ylabel, scale):
 
 
 def _default_title(history):
+    """E.g. "mnist: MLP 784-512-256-10 relu, softmax_ce loss, sgd lr 0.1 cosine, dropout 0.2, augmented"."""
     config = history.config or {}
     if not config:
         return "Training curves"
-    hidden = "-".join(str(h) for h in config.get("hidden", []))
-    return (f"{config.get('dataset', 'mnist')}: MLP {hidden or '?'} {config.get('activation', '')}, "
-            f"{config.get('loss', '')} loss, {config.get('optimizer', '')} lr {config.get('learning_rate', '')}")
+    sizes = "-".join(str(size) for size in [784, *config.get("hidden", []), 10])
+    parts = [f"{config.get('dataset', 'mnist')}: MLP {sizes} {config.get('activation', '')}",
+             f"{config.get('loss', '')} loss",
+             f"{config.get('optimizer', '')} lr {config.get('learning_rate', '')} {config.get('schedule', '')}"]
+    if config.get("weight_decay"):
+        parts.append(f"weight decay {config['weight_decay']:g}")
+    if config.get("dropout"):
+        parts.append(f"dropout {config['dropout']:g}")
+    if config.get("augment"):
+        parts.append("augmented")
+    return ", ".join(parts)

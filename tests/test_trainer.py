@@ -41,7 +41,7 @@ def synthetic(n_train=600, n_test=200, seed=0, noise=1.0, random_labels=False):
 
 def small(**overrides):
     settings = dict(hidden=(16,), epochs=3, batch_size=50, validation_size=100, learning_rate=0.05,
-                    disp_freq=4)
+                    schedule="constant", weight_decay=0.0, disp_freq=4)
     settings.update(overrides)
     return TrainConfig(**settings)
 

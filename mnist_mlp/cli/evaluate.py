@@ -61,11 +61,13 @@ def format_report(result, class_names, loss_name=None):
     lines.append(f"test accuracy: {100 * result['accuracy']:.2f}%")
     confusion = result["confusion"]
     support = confusion.sum(axis=1)
-    name_width = max(5, *(len(name) for name in class_names))
-    lines += ["", "per-class accuracy:", f"  {'class':<{name_width + 4}}{'accuracy':>9}{'images':>8}"]
-    for index, (name, acc) in enumerate(zip(class_names, result["per_class_accuracy"])):
+    # Digits are their own names; Fashion-MNIST's classes get "3 Dress".
+    names = [str(i) if name == str(i) else f"{i} {name}" for i, name in enumerate(class_names)]
+    width = max(5, *(len(name) for name in names))
+    lines += ["", "per-class accuracy:", f"  {'class':<{width}}{'accuracy':>10}{'images':>8}"]
+    for index, (name, acc) in enumerate(zip(names, result["per_class_accuracy"])):
         shown = "-" if np.isnan(acc) else f"{100 * acc:.2f}%"
-        lines.append(f"  {index:<3} {name:<{name_width}}{shown:>9}{support[index]:>8}")
+        lines.append(f"  {name:<{width}}{shown:>10}{support[index]:>8}")
     width = max(5, len(str(int(confusion.max()))) + 1)
     lines += ["", "confusion matrix (rows: true class, columns: predicted class):",
               "      " + "".join(f"{j:>{width}}" for j in range(confusion.shape[1]))]
