@@ -7,12 +7,12 @@ that a later run would trust.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 
 from .errors import DataError
+from .fileio import atomic_write  # re-exported: it was defined here
 
 __all__ = ["History", "RECORD_KEYS", "atomic_write"]
 
@@ -21,36 +21,6 @@ __all__ = ["History", "RECORD_KEYS", "atomic_write"]
 RECORD_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
                "lr", "seconds")
 _FORMAT = "mnist-mlp history"
-
-
-@contextlib.contextmanager
-def atomic_write(path, mode="w"):
-    """Open a temporary file beside ``path``; rename it over ``path`` on success.
-
-    On any error the temporary file is removed and ``path`` keeps its old content.
-    Yields the open file object (text for ``mode="w"``, binary for ``"wb"``).
-    """
-    path = os.fspath(path)
-    directory, name = os.path.split(os.path.abspath(path))
-    while True:
-        tmp = os.path.join(directory, f".{name}.{os.urandom(4).hex()}.tmp")
-        try:
-            # O_EXCL: never reuse someone else's file; 0o666 less the umask (unlike
-            # tempfile.mkstemp's 0o600), so the kept file has the usual permissions.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())  # the bytes are on disk before the rename publishes them
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 class History:

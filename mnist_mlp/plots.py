@@ -10,7 +10,8 @@ from __future__ import annotations
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .history import History, atomic_write
+from .fileio import atomic_write
+from .history import History
 
 __all__ = ["plot_history"]
 

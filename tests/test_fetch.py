@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_mlp import load_data as L
+from mnist_mlp import fetch as L
 from mnist_mlp.cli import main
 from mnist_mlp.errors import DataError
 from mnist_mlp.load_data import (

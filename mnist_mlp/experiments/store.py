@@ -29,7 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..history import History, atomic_write
+from ..fileio import atomic_write
+from ..history import History
 
 __all__ = ["STORE_VERSION", "RunResult", "Store", "run_key", "DETERMINISTIC_ERRORS"]
 

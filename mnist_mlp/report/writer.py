@@ -22,7 +22,7 @@ import numpy as np
 from ..experiments.runner import run_blas_threads
 from ..experiments.stability import stability_table
 from ..experiments.store import Store
-from ..history import atomic_write
+from ..fileio import atomic_write
 from ..load_data import CLASS_NAMES, DEFAULT_NORMALIZE, NORMALIZATIONS, load_dataset
 from ..models import normalize_like
 from ..network import Network

@@ -1,0 +1,62 @@
+"""Atomic file writes: a temporary file beside the target, then one ``os.replace``.
+
+A crash, a full disk or an interrupt never leaves a half-written file that a
+later reader would trust: the target keeps its old content until the rename,
+which is atomic because the temporary file is in the same directory.
+Temporary files get mode 0o666 less the umask (unlike ``tempfile.mkstemp``'s
+0o600), so the kept file has the permissions a plain ``open()`` would give it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+__all__ = ["atomic_write", "new_temp", "write_synced"]
+
+
+def new_temp(target: str | os.PathLike, suffix: str = ".tmp") -> Path:
+    """Create an empty, uniquely named file beside ``target``; return its path.
+
+    Named ``.<name>.<8 hex digits><suffix>``, created with ``O_EXCL`` (never
+    someone else's file) and mode 0o666 less the umask.
+    """
+    target = Path(os.path.abspath(target))
+    while True:
+        path = target.with_name(f".{target.name}.{os.urandom(4).hex()}{suffix}")
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return path
+
+
+def write_synced(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` and fsync it, so the bytes are on disk before a rename."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="w", *, newline=None):
+    """Open a temporary file beside ``path``; rename it over ``path`` on success.
+
+    On any error the temporary file is removed and ``path`` keeps its old content.
+    Yields the open file object: text (UTF-8, ``newline`` as for :func:`open`)
+    for ``mode="w"``, binary for ``"wb"``.
+    """
+    path = os.fspath(path)
+    tmp = new_temp(path)
+    text = {} if "b" in mode else {"encoding": "utf-8", "newline": newline}
+    try:
+        with open(tmp, mode, **text) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())  # the bytes are on disk before the rename publishes them
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
