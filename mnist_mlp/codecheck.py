@@ -27,18 +27,19 @@ the paired blocks' contents are then diffed segment by segment with
 
 from __future__ import annotations
 
-import codecs
 import filecmp
 import os
 import posixpath
 import re
-import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
 
+from .codecheck_blocks import _Block, _diff_outside, _find_blocks, _pair_blocks
+from .codecheck_read import _resolved, _Text, _Tree
+from .codecheck_result import Change, CheckResult, FilledBlock, Finding, Modification, _plural
 from .errors import ConfigError
+from .fileio import atomic_write
 
 __all__ = [
     "Change",
@@ -51,7 +52,6 @@ __all__ = [
     "write_summary",
 ]
 
-_MARKER = re.compile(r"^\s*#\s*TODO\s+(START|END)\b", re.IGNORECASE)
 # The seed forbids changing any line that starts with "# TODO", not only the markers.
 _TODO_LINE = re.compile(r"^\s*#\s*TODO\b", re.IGNORECASE)
 # Loose on purpose: "#reference", "# Ref:", "# REFERENCES" are all attempts at a
@@ -59,336 +59,7 @@ _TODO_LINE = re.compile(r"^\s*#\s*TODO\b", re.IGNORECASE)
 _REF_LIKE = re.compile(r"^\s*#\s*ref(?:erence)?s?\b\s*:?\s*(?P<body>.*?)\s*$", re.IGNORECASE)
 _REF_OK = re.compile(r"^\s*#\s*Reference:\s*(https?://\S+|Name:\s*\S.*?\s+Student ID:\s*\S+)\s*$")
 _REF_FORMS = '"# Reference: https://..." or "# Reference: Name: X Student ID: Y"'
-_DEF = re.compile(r"^(\s*)(?:async\s+def|def|class)\s")
-_NEWLINE = re.compile(r"\r\n|\r|\n")
-_NEWLINE_NAMES = {"\n": "LF", "\r\n": "CRLF", "\r": "CR"}
-# Source files are small; anything bigger is data and is compared byte for byte.
-_MAX_TEXT_BYTES = 1_000_000
 _RENAME_RATIO = 0.5
-_RULE = "#####"
-
-
-@dataclass(frozen=True)
-class FilledBlock:
-    """One TODO block of the submission: where it starts and what it holds.
-
-    Parameters
-    ----------
-    path : str
-        The submission file, as shown in the summary.
-    line : int
-        1-based line of its ``# TODO START``.
-    lines : tuple of str
-        The lines between ``# TODO START`` and ``# TODO END``, references included.
-    """
-
-    path: str
-    line: int
-    lines: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Change:
-    """One changed line outside the TODO blocks.
-
-    ``sign`` is ``"-"`` for a template line that is gone (``line`` counts in the
-    template) and ``"+"`` for a submission line that is new (``line`` counts in
-    the submission).
-    """
-
-    line: int
-    sign: str
-    text: str
-
-    def __str__(self) -> str:
-        return f"{self.line} {self.sign} {self.text}" if self.text else f"{self.line} {self.sign}"
-
-
-@dataclass(frozen=True)
-class Modification:
-    """A file's changes against the template.
-
-    ``old`` is None for a file the student added, ``new`` for one they deleted.
-    """
-
-    old: str | None
-    new: str | None
-    changes: tuple[Change, ...] = ()
-    detail: str = ""
-
-    def header(self) -> str:
-        if self.old is None:
-            text = f"added: {self.new}"
-        elif self.new is None:
-            text = f"deleted: {self.old}"
-        else:
-            text = f"{self.old} -> {self.new}"
-        return f"{text} ({self.detail})" if self.detail else text
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A warning or a note about one file, at one line when ``line`` is set."""
-
-    path: str
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.path if self.line is None else f"{self.path}:{self.line}"
-        return f"{where}: {self.message}"
-
-
-@dataclass
-class CheckResult:
-    """Everything the check found; :meth:`render` turns it into ``summary.txt``."""
-
-    filled: list[FilledBlock] = field(default_factory=list)
-    references: list[str] = field(default_factory=list)
-    modifications: list[Modification] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)
-    notes: list[Finding] = field(default_factory=list)
-
-    def render(self) -> str:
-        """The summary in the seed's format, plus the Warnings (and Notes) sections."""
-        filled = "\n\n".join("\n".join([f"# {b.path}:{b.line}", *b.lines]) for b in self.filled)
-        other = []
-        for mod in self.modifications:
-            other += [f"# {mod.header()}", *(f"# {change}" for change in mod.changes)]
-        sections = [
-            _section("Filled Code", [filled] if filled else []),
-            _section("References", [f"# {ref}" for ref in self.references]),
-            _section("Other Modifications", other),
-            _section("Warnings", [f"# {w}" for w in self.warnings]),
-        ]
-        if self.notes:
-            sections.append(_section("Notes", [f"# {n}" for n in self.notes]))
-        return "\n\n".join(sections) + "\n"
-
-    def summary_line(self) -> str:
-        """One line of counts, for the command line."""
-        return (
-            f"{_plural(len(self.filled), 'filled block')}, "
-            f"{_plural(len(self.references), 'reference')}, "
-            f"{_plural(len(self.modifications), 'path')} changed, added or deleted, "
-            f"{_plural(len(self.warnings), 'warning')}"
-        )
-
-
-def _section(title: str, body: list[str]) -> str:
-    return "\n".join([_RULE, f"# {title}", _RULE, *body])
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-# --------------------------------------------------------------------------- reading
-
-
-@dataclass(frozen=True)
-class _Text:
-    lines: list[str]
-    newline: str  # "LF", "CRLF", "CR", "mixed (...)" or "" when there is no line break
-
-
-class _Tree:
-    """One side of the comparison: its files by POSIX path relative to the root, and its label."""
-
-    def __init__(self, root: Path, label: str, skip: set[Path], result: CheckResult):
-        self.root, self.label = root, label
-        self.files: dict[str, Path] = {}
-        self._texts: dict[str, _Text | None] = {}
-        self._result = result
-        self._walk(skip)
-
-    def _walk(self, skip: set[Path]) -> None:
-        def unreadable(err: OSError) -> None:
-            self._result.notes.append(
-                Finding(str(err.filename), None, f"folder cannot be listed ({err.strerror})")
-            )
-
-        # os.walk is iterative, so deep folders cannot hit the recursion limit.
-        for dirpath, dirnames, filenames in os.walk(self.root, onerror=unreadable):
-            here = Path(dirpath)
-            dirnames[:] = sorted(d for d in dirnames if _resolved(here / d) not in skip)
-            for name in sorted(filenames):
-                if _resolved(here / name) not in skip:
-                    self.files[(here / name).relative_to(self.root).as_posix()] = here / name
-
-    def show(self, rel: str) -> str:
-        """The path as the summary prints it: the label, then the relative path."""
-        return os.path.join(self.label, *rel.split("/"))
-
-    def text(self, rel: str) -> _Text | None:
-        """The file's lines, or None (with a note) when it is binary, too large or unreadable."""
-        if rel not in self._texts:
-            self._texts[rel] = self._read(rel)
-        return self._texts[rel]
-
-    def _read(self, rel: str) -> _Text | None:
-        shown = self.show(rel)
-        try:
-            with open(self.files[rel], "rb") as fh:
-                data = fh.read(_MAX_TEXT_BYTES + 1)
-        except OSError as exc:
-            return self._skip(shown, f"cannot be read ({exc.strerror or exc}); skipped")
-        if len(data) > _MAX_TEXT_BYTES:
-            return self._skip(
-                shown, "larger than 1 MB, so compared byte for byte, not line by line"
-            )
-        if b"\0" in data:
-            return self._skip(shown, "binary file, compared byte for byte, not line by line")
-        return _split_lines(_decode(data, shown, self._result.notes))
-
-    def _skip(self, shown: str, why: str) -> None:
-        self._result.notes.append(Finding(shown, None, why))
-
-
-def _resolved(path: Path) -> Path:
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # a symlink loop: compare it by its own name
-        return path.absolute()
-
-
-def _decode(data: bytes, shown: str, notes: list[Finding]) -> str:
-    if data.startswith(codecs.BOM_UTF8):
-        notes.append(Finding(shown, None, "starts with a UTF-8 byte-order mark, which is ignored"))
-        data = data[len(codecs.BOM_UTF8) :]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # latin-1 maps every byte to one character, so line structure and equality
-        # survive; only the look of non-ASCII text may be wrong, and we say so.
-        line = data.count(b"\n", 0, exc.start) + 1
-        notes.append(
-            Finding(
-                shown,
-                line,
-                "is not valid UTF-8 from here; decoded as latin-1, "
-                "so non-ASCII characters may show wrongly",
-            )
-        )
-        return data.decode("latin-1")
-
-
-def _split_lines(text: str) -> _Text:
-    # Split on the three line breaks ourselves: str.splitlines also splits on form
-    # feeds and other characters that may sit inside a line of Python source.
-    kinds = sorted({_NEWLINE_NAMES[m.group()] for m in _NEWLINE.finditer(text)})
-    lines = _NEWLINE.split(text)
-    if lines[-1] == "":
-        lines.pop()  # the text ended with a line break, or was empty
-    newline = kinds[0] if len(kinds) == 1 else (f"mixed ({', '.join(kinds)})" if kinds else "")
-    return _Text(lines, newline)
-
-
-# --------------------------------------------------------------------------- TODO blocks
-
-
-@dataclass(frozen=True)
-class _Block:
-    start: int  # 0-based index of the "# TODO START" line
-    end: int  # 0-based index of the "# TODO END" line
-
-
-def _find_blocks(lines: list[str]) -> tuple[list[_Block], list[tuple[int, str]]]:
-    """The well-formed TODO blocks, and the structure problems as (0-based line, message).
-
-    A marker that does not fit (a START inside an open block, an END with no START,
-    a START never closed) is reported and then read as an ordinary line, so the
-    rest of the file is still checked.
-    """
-    blocks, problems, open_at = [], [], None
-    for i, line in enumerate(lines):
-        match = _MARKER.match(line)
-        if match is None:
-            continue
-        if match.group(1).upper() == "START":
-            if open_at is not None:
-                problems.append(
-                    (
-                        open_at,
-                        (
-                            f"this TODO block is not closed before the TODO START "
-                            f"at line {i + 1} (nested, or a TODO END is missing)"
-                        ),
-                    )
-                )
-            open_at = i
-        elif open_at is None:
-            problems.append((i, "TODO END without a TODO START"))
-        else:
-            blocks.append(_Block(open_at, i))
-            open_at = None
-    if open_at is not None:
-        problems.append((open_at, "TODO START is never closed by a TODO END"))
-    return blocks, problems
-
-
-def _place(lines: list[str], block: _Block) -> tuple[str, ...]:
-    """Where a block sits: its enclosing ``class``/``def`` lines, innermost first.
-
-    This names the block by the code around it, so a block pairs with the same
-    block of the other file even when lines above it were added or removed.
-    """
-    place, indent = [], len(lines[block.start]) - len(lines[block.start].lstrip())
-    for i in range(block.start - 1, -1, -1):
-        match = _DEF.match(lines[i])
-        if match and len(match.group(1)) < indent:
-            place.append(lines[i].strip())
-            indent = len(match.group(1))
-            if indent == 0:
-                break
-    return tuple(place)
-
-
-def _pair_blocks(t_lines, t_blocks, s_lines, s_blocks) -> list[tuple[_Block, _Block]]:
-    """Pair each template block with the submission block at the same place in the code.
-
-    The blocks are aligned by their places (a handful of keys, so this is cheap on
-    any file); a run of blocks whose places all changed, as when a student renames
-    a method, still pairs one to one when both files have as many blocks there.
-    """
-    t_places = [_place(t_lines, b) for b in t_blocks]
-    s_places = [_place(s_lines, b) for b in s_blocks]
-    pairs = []
-    for tag, i1, i2, j1, j2 in SequenceMatcher(
-        None, t_places, s_places, autojunk=False
-    ).get_opcodes():
-        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
-            pairs += zip(t_blocks[i1:i2], s_blocks[j1:j2])
-    return pairs
-
-
-def _segments(n_lines: int, blocks: list[_Block]) -> list[tuple[int, int]]:
-    """Half-open line ranges outside the blocks' contents.
-
-    The marker lines stay in the ranges, so a changed ``# TODO`` line shows as a change.
-    """
-    bounds, pos = [], 0
-    for block in blocks:
-        bounds.append((pos, block.start + 1))
-        pos = block.end
-    bounds.append((pos, n_lines))
-    return bounds
-
-
-def _diff_outside(t_lines, s_lines, pairs) -> list[Change]:
-    """The changed lines outside the paired blocks, segment by segment."""
-    t_segments = _segments(len(t_lines), [t for t, _ in pairs])
-    s_segments = _segments(len(s_lines), [s for _, s in pairs])
-    changes = []
-    for (a0, a1), (b0, b1) in zip(t_segments, s_segments):
-        # difflib's default autojunk ignores very common lines (blank ones) as
-        # anchors in long segments, which keeps a rewritten file from taking minutes.
-        matcher = SequenceMatcher(None, t_lines[a0:a1], s_lines[b0:b1])
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-            if tag != "equal":
-                changes += [Change(a0 + i + 1, "-", t_lines[a0 + i]) for i in range(i1, i2)]
-                changes += [Change(b0 + j + 1, "+", s_lines[b0 + j]) for j in range(j1, j2)]
-    return changes
 
 
 # --------------------------------------------------------------------------- one file
@@ -652,26 +323,10 @@ def write_summary(result: CheckResult | str, path: str | os.PathLike) -> Path:
         raise ConfigError(
             f"cannot write {str(target)!r}: the folder {str(folder)!r} does not exist"
         )
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        # mkstemp makes the file private (0600); give it the mode a plain open() would.
-        os.chmod(tmp, _new_file_mode())
-        # newline="\n": the summary reads the same on every platform.
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # newline="\n": the summary reads the same on every platform.
+    with atomic_write(target, "w", newline="\n") as fh:
+        fh.write(text)
     return target
-
-
-def _new_file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def check_and_write(
