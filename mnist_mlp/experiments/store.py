@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..fileio import atomic_write
-from ..history import History
+from ..history import History, _finite_or_none
 
 __all__ = ["STORE_VERSION", "RunResult", "Store", "run_key", "DETERMINISTIC_ERRORS"]
 
@@ -132,7 +131,8 @@ class Store:
         """Write ``result.json`` atomically: the mark that the run has ended."""
         directory = self.run_dir(result.name, result.key)
         directory.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(_finite(result.to_dict()), indent=1, allow_nan=False, default=_jsonable)
+        text = json.dumps(_finite_or_none(result.to_dict()), indent=1, allow_nan=False,
+                          default=_jsonable)
         with atomic_write(directory / RESULT_FILE) as handle:
             handle.write(text + "\n")
 
@@ -144,17 +144,6 @@ class Store:
     def discard(self, name, key):
         """Remove a run's directory (a corrupt checkpoint, say) so it starts afresh."""
         shutil.rmtree(self.run_dir(name, key), ignore_errors=True)
-
-
-def _finite(value):
-    """JSON has no NaN or infinity: store them as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _jsonable(value):
