@@ -4,7 +4,6 @@ Each picture is drawn with Pillow in a temporary directory; the checks measure t
 result directly (bounding box of the ink, centre of mass), per MNIST's recipe.
 """
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +11,6 @@ from PIL import Image, ImageDraw
 
 from mnist_mlp.errors import DataError
 from mnist_mlp.imageprep import load_digit_image, to_mnist_form
-
-MNIST_TEST_IMAGES = Path(__file__).resolve().parent.parent / "data" / "t10k-images-idx3-ubyte"
-
 
 def _seven(size, ink, paper, mode="RGB", width_frac=0.06):
     """A '7'-like stroke (bar and diagonal) filling the middle of a ``size`` (w, h) canvas."""
@@ -155,9 +151,8 @@ def test_box_is_moved_inside_the_field_when_mass_is_lopsided():
     assert cy > 14.5 and cx > 14.5                          # off centre: it had to move
 
 
-@pytest.mark.skipif(not MNIST_TEST_IMAGES.exists(), reason="MNIST test images not in data/")
-def test_real_mnist_digits_come_back_as_themselves(tmp_path):
-    raw = np.fromfile(MNIST_TEST_IMAGES, dtype=np.uint8, offset=16, count=784 * 20)
+def test_real_mnist_digits_come_back_as_themselves(tmp_path, mnist_dir):
+    raw = np.fromfile(mnist_dir / "t10k-images-idx3-ubyte", dtype=np.uint8, offset=16, count=784 * 20)
     raw = raw.reshape(20, 28, 28)
     for i, original in enumerate(raw):
         path = tmp_path / f"mnist{i}.png"

@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 
 from mnist_mlp.cli import main
-from mnist_mlp.errors import DataError
 from mnist_mlp.experiments.runner import run_suite
 from mnist_mlp.experiments.spec import load_suite, parse_suite
 from mnist_mlp.history import History
-from mnist_mlp.load_data import ensure_dataset
 from mnist_mlp.report import figures
 from mnist_mlp.report.document import Heading, Image, Para, Table, to_html, to_markdown
 from mnist_mlp.report.sections import first_epoch_reaching
@@ -209,20 +207,11 @@ def test_second_report_reuses_figures_and_removes_stale_ones(fake_report):
 
 # -- end to end on the real data -----------------------------------------------------------------
 
-def _have_mnist():
-    try:
-        ensure_dataset("mnist", REPO / "data", fetch=False)
-    except DataError:
-        return False
-    return True
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _have_mnist(), reason="MNIST is not in data/ (mnist-mlp fetch)")
-def test_quick_report_end_to_end(tmp_path, capsys):
+def test_quick_report_end_to_end(tmp_path, capsys, mnist_dir):
     out = tmp_path / "report"
-    argv = ["report", "--quick", "--jobs", "2", "--out", str(out), "--data-dir",
-            str(REPO / "data"), "--config", str(REPO / "experiments.toml"), "--no-progress"]
+    argv = ["report", "--quick", "--jobs", "2", "--out", str(out), "--data-dir", str(mnist_dir),
+            "--config", str(REPO / "experiments.toml"), "--no-progress"]
     assert main(argv) == 0
     md, html = (out / "REPORT.md").read_text(), (out / "report.html").read_text()
     suite = load_suite(REPO / "experiments.toml")
