@@ -8,15 +8,13 @@ state, the history and the early-stopping state; it loads with
 
 from __future__ import annotations
 
-import json
 import math
-import zipfile
 
 import numpy as np
 
 from .errors import ConfigError, DataError
-from .fileio import atomic_write
 from .history import History
+from .network import read_archive, write_archive
 
 __all__ = ["load_checkpoint", "save_checkpoint"]
 
@@ -45,20 +43,12 @@ def save_checkpoint(path, run, config):
               "best_loss": run.best_loss if math.isfinite(run.best_loss) else None,
               "best_epoch": run.best_epoch, "bad_epochs": run.bad_epochs,
               "history": run.history.to_dict()}
-    arrays["__header__"] = np.array(json.dumps(header))
-    with atomic_write(path, "wb") as handle:
-        np.savez(handle, **arrays)
+    write_archive(path, arrays, header)
 
 
 def _read_checkpoint(path):
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            header = json.loads(str(archive["__header__"]))
-            arrays = {key: archive[key] for key in archive.files if key != "__header__"}
-    except FileNotFoundError:
-        raise DataError(f"no checkpoint to resume: {path} does not exist") from None
-    except (ValueError, KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        raise DataError(f"{path} is not a readable checkpoint ({exc})") from None
+    header, arrays = read_archive(path, missing=f"no checkpoint to resume: {path} does not exist",
+                                  unreadable=f"{path} is not a readable checkpoint")
     if header.get("format") != _CHECKPOINT_FORMAT or header.get("version") != _CHECKPOINT_VERSION:
         raise DataError(f"{path} is not an mnist-mlp checkpoint of version {_CHECKPOINT_VERSION}")
     return header, arrays

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
 from . import layers as _layers
 from .errors import DataError
+from .fileio import atomic_write
 
-__all__ = ["Network", "LAYER_TYPES"]
+__all__ = ["Network", "LAYER_TYPES", "write_archive", "read_archive"]
 
 # Layer classes a model file may name, by class name.
 LAYER_TYPES = {
@@ -142,21 +142,14 @@ class Network:
         arrays = {key: param for key, param, _ in self.named_params()}
         header = {"format": _FORMAT_VERSION, "architecture": self.architecture(),
                   "metadata": metadata or {}}
-        arrays["__header__"] = np.array(json.dumps(header))
-        _atomic_savez(path, arrays)
+        write_archive(path, arrays, header)
 
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`; refuses files that need pickle."""
         path = os.fspath(path)
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                header = json.loads(str(archive["__header__"]))
-                arrays = {key: archive[key] for key in archive.files if key != "__header__"}
-        except FileNotFoundError:
-            raise DataError(f"model file {path!r} does not exist") from None
-        except (ValueError, KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-            raise DataError(f"{path!r} is not a readable mnist-mlp model file ({exc})") from None
+        header, arrays = read_archive(path, missing=f"model file {path!r} does not exist",
+                                      unreadable=f"{path!r} is not a readable mnist-mlp model file")
         dtype = next(iter(arrays.values())).dtype if arrays else np.float32
         net = cls.from_architecture(header["architecture"], dtype=dtype)
         for key, param, _ in net.named_params():
@@ -175,16 +168,25 @@ def _layer_config(layer):
     return {}
 
 
-def _atomic_savez(path, arrays):
-    """``np.savez`` to a temporary file in the same directory, then rename over ``path``."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
+def write_archive(path, arrays, header):
+    """Write ``arrays`` plus a JSON ``header`` to ``path`` (.npz) atomically, without pickle."""
+    arrays = dict(arrays, __header__=np.array(json.dumps(header)))
+    with atomic_write(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def read_archive(path, missing, unreadable):
+    """Read an archive written by :func:`write_archive`; return ``(header, arrays)``.
+
+    ``allow_pickle=False``: a file that needs pickle is refused, never executed.
+    Failures raise DataError with the ``missing`` or ``unreadable`` message.
+    """
     try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with np.load(path, allow_pickle=False) as archive:
+            header = json.loads(str(archive["__header__"]))
+            arrays = {key: archive[key] for key in archive.files if key != "__header__"}
+    except FileNotFoundError:
+        raise DataError(missing) from None
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise DataError(f"{unreadable} ({exc})") from None
+    return header, arrays
