@@ -122,6 +122,27 @@ def machine_info():
     return info
 
 
+def _machine_jiffies():
+    """(busy, total) CPU time of the whole machine in clock ticks, from /proc/stat."""
+    try:
+        with open("/proc/stat") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def _process_jiffies(pid):
+    """User + system CPU time of process ``pid`` (all its threads), in clock ticks."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def load_average():
     try:
         return list(os.getloadavg())
@@ -141,6 +162,7 @@ class Worker:
                    "--lr", str(args.lr), "--momentum", str(args.momentum),
                    "--threads", str(args.threads), "--seed", str(args.seed)]
         self.impl = impl
+        self.settle = args.settle
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True, env=env, cwd=ROOT)
         self.info = self._reply()
@@ -155,6 +177,29 @@ class Worker:
         self.process.stdin.write(command + "\n")
         self.process.stdin.flush()
         return self._reply()
+
+    def epoch(self):
+        """Run one epoch; also measure how busy *other* processes kept the machine.
+
+        ``foreign_cpu`` is the CPU time used during the epoch by everything except
+        this worker, as a fraction of the machine's capacity (cores x wall time).
+        On a shared machine an epoch with a large share was slowed by someone else.
+        """
+        # Let the previous worker's BLAS / OpenMP threads stop spinning (OpenBLAS
+        # busy-waits for a while after each call) so they do not steal this epoch's CPU.
+        time.sleep(self.settle)
+        machine0, own0, mine0 = _machine_jiffies(), _process_jiffies(self.process.pid), os.times()
+        reply = self.ask("epoch")
+        machine1, own1, mine1 = _machine_jiffies(), _process_jiffies(self.process.pid), os.times()
+        if None not in (machine0, machine1, own0, own1):
+            ticks = os.sysconf("SC_CLK_TCK")
+            mine = (mine1.user + mine1.system - mine0.user - mine0.system) * ticks
+            foreign = (machine1[0] - machine0[0]) - (own1 - own0) - mine
+            capacity = max(1, machine1[1] - machine0[1])
+            reply["foreign_cpu"] = max(0.0, foreign / capacity)
+        else:
+            reply["foreign_cpu"] = None
+        return reply
 
     def close(self):
         reply = self.ask("done")
@@ -175,31 +220,51 @@ def worker_env(args):
 
 
 def run_architecture(name, sizes, batch_size, impls, data_dir, n, args, env, log):
-    """Start one worker per implementation, then time epochs round by round."""
+    """Start one worker per implementation, then time epochs round by round.
+
+    A round is *clean* when no epoch in it shared the machine with more than
+    ``--max-foreign`` of foreign CPU load. Rounds continue until ``--epochs`` clean
+    rounds are in, or ``--max-rounds`` have run; the summary uses the clean rounds
+    when there are at least three, else all rounds (and says so).
+    """
     log(f"{name}: starting {', '.join(impls)}")
     workers = {impl: Worker(impl, data_dir, sizes, batch_size, args, env) for impl in impls}
     load_before = load_average()
-    times = {impl: [] for impl in impls}
-    losses = {impl: [] for impl in impls}
+    rounds = []  # one dict per round: impl -> worker reply
     try:
         for impl in impls:  # warm-up: first-touch of buffers, BLAS thread start, caches
-            workers[impl].ask("epoch")
-        for round_index in range(args.epochs):
-            shift = round_index % len(impls)
-            for impl in impls[shift:] + impls[:shift]:
-                reply = workers[impl].ask("epoch")
-                times[impl].append(reply["seconds"])
-                losses[impl].append(reply["loss"])
-            log(f"{name}: round {round_index + 1}/{args.epochs}: " + ", ".join(
-                f"{impl} {times[impl][-1]:.2f}s" for impl in impls))
+            workers[impl].epoch()
+        while sum(r["clean"] for r in rounds) < args.epochs and len(rounds) < args.max_rounds:
+            shift = len(rounds) % len(impls)
+            replies = {impl: workers[impl].epoch() for impl in impls[shift:] + impls[:shift]}
+            foreign = [r["foreign_cpu"] for r in replies.values()]
+            clean = all(f is None or f <= args.max_foreign for f in foreign)
+            rounds.append({"replies": replies, "clean": clean})
+            log(f"{name}: round {len(rounds)} ({'clean' if clean else 'disturbed'}): " + ", ".join(
+                f"{impl} {replies[impl]['seconds']:.2f}s"
+                f"/{100 * (replies[impl]['foreign_cpu'] or 0):.0f}%" for impl in impls))
         peaks = {impl: workers[impl].close()["peak"] for impl in impls}
     finally:
         for worker in workers.values():
             if worker.process.poll() is None:
                 worker.process.kill()
     load_after = load_average()
-    return summarise(name, sizes, batch_size, n, impls, times, losses, peaks, workers,
-                     load_before, load_after)
+    clean = [r for r in rounds if r["clean"]]
+    used = clean if len(clean) >= 3 else rounds
+    times = {impl: [r["replies"][impl]["seconds"] for r in used] for impl in impls}
+    losses = {impl: [r["replies"][impl]["loss"] for r in rounds] for impl in impls}
+    foreign = {impl: [r["replies"][impl]["foreign_cpu"] for r in used] for impl in impls}
+    result = summarise(name, sizes, batch_size, n, impls, times, losses, foreign, peaks, workers,
+                       load_before, load_after)
+    result["rounds_run"] = len(rounds)
+    result["clean_rounds"] = len(clean)
+    result["rounds_used"] = "clean" if used is clean else "all (fewer than 3 clean)"
+    return result
+
+
+def _median_or_none(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
 
 
 def _ratio(numerator, denominator):
@@ -209,7 +274,8 @@ def _ratio(numerator, denominator):
     return statistics.median(a / b for a, b in zip(numerator, denominator))
 
 
-def summarise(name, sizes, batch_size, n, impls, times, losses, peaks, workers, before, after):
+def summarise(name, sizes, batch_size, n, impls, times, losses, foreign, peaks, workers, before,
+              after):
     flops = gemm_flops(sizes, n, batch_size)
     rows = []
     for impl in impls:
@@ -225,6 +291,7 @@ def summarise(name, sizes, batch_size, n, impls, times, losses, peaks, workers, 
             "peak_rss_mib": peaks[impl].get("vmhwm_kib", peaks[impl]["ru_maxrss_kib"]) / 1024,
             "peak": peaks[impl],
             "last_epoch_loss": losses[impl][-1],
+            "foreign_cpu_median": _median_or_none(foreign[impl]),
             "threadpools": workers[impl].info["threadpools"],
             "versions": workers[impl].info["versions"],
             "env": workers[impl].info["env"],
@@ -267,7 +334,10 @@ def markdown(result):
         f" ({'quick run, ' if meta['quick'] else ''}{meta['samples']} samples, {meta['data']}).",
         "",
         f"SGD lr {meta['lr']}, momentum {meta['momentum']}; median of {meta['epochs']} epochs after "
-        "one warm-up epoch; ratios are medians of per-round ratios (epochs interleaved).",
+        "one warm-up epoch; ratios are medians of per-round ratios (epochs interleaved). "
+        "'other load': median share of the machine's CPU that other processes used during "
+        f"this implementation's epochs (rounds above {100 * meta['max_foreign']:.0f}% are "
+        "retried).",
         "",
     ]
     for arch in result["architectures"]:
@@ -277,11 +347,12 @@ def markdown(result):
             f"GEMM work per epoch: {arch['gemm_flops_per_epoch'] / 1e9:.1f} GFLOP "
             f"({arch['batches_per_epoch']} batches); floor {_fmt(arch['floor_seconds'], '.3f')} s; "
             f"load average before/after: {_fmt_load(arch['load_average_before'])} / "
-            f"{_fmt_load(arch['load_average_after'])}.",
+            f"{_fmt_load(arch['load_average_after'])}; rounds: {arch['rounds_run']} run, "
+            f"{arch['clean_rounds']} clean, {arch['rounds_used']} used.",
             "",
             "| implementation | epoch s (median) | x PyTorch | GEMM GFLOP/s | epoch / floor "
-            "| peak RSS MiB | loss (last epoch) |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| peak RSS MiB | loss (last epoch) | other load |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in arch["rows"]:
             loss = row["last_epoch_loss"]
@@ -289,13 +360,18 @@ def markdown(result):
                 f"| {row['label']} | {row['epoch_seconds_median']:.3f} | "
                 f"{_fmt(row['ratio_to_torch'], '.2f')} | {row['gemm_gflops_per_s']:.1f} | "
                 f"{_fmt(row['ratio_to_floor'], '.2f')} | {row['peak_rss_mib']:.0f} | "
-                f"{'-' if loss is None else format(loss, '.4f')} |")
+                f"{'-' if loss is None else format(loss, '.4f')} | "
+                f"{_fmt_pct(row['foreign_cpu_median'])} |")
         lines.append("")
     lines += ["Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".", ""]
     lines += ["BLAS / thread pools (threadpoolctl):", ""]
     lines += [f"- {line}" for line in blas_summary(result)]
     lines += ["", meta["openblas_env_note"], ""]
     return "\n".join(lines)
+
+
+def _fmt_pct(value):
+    return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
 def _fmt_load(load):
@@ -325,6 +401,13 @@ def main(argv=None):
                         help="10,000 samples and 3 timed epochs: a smoke run, not the table")
     parser.add_argument("--epochs", type=int, help="timed epochs after the warm-up (>= 3)")
     parser.add_argument("--samples", type=int, help="training samples per epoch")
+    parser.add_argument("--max-foreign", type=float, default=0.1,
+                        help="a round is clean if other processes used at most this share of "
+                             "the CPU during each of its epochs (default 0.1)")
+    parser.add_argument("--settle", type=float, default=0.3,
+                        help="seconds of pause before each epoch (default 0.3)")
+    parser.add_argument("--max-rounds", type=int,
+                        help="give up waiting for clean rounds after this many (default 3 x epochs)")
     parser.add_argument("--arch", choices=sorted(ARCHS), action="append",
                         help="only this architecture (repeatable)")
     parser.add_argument("--impl", choices=DEFAULT_IMPLS, action="append",
@@ -343,6 +426,7 @@ def main(argv=None):
     if epochs < 3:
         parser.error("--epochs must be at least 3")
     args.epochs = epochs
+    args.max_rounds = args.max_rounds or 3 * epochs
     n = args.samples or (10_000 if args.quick else 60_000)
     impls = tuple(i for i in DEFAULT_IMPLS if not args.impl or i in args.impl or i in ("floor", "torch"))
     archs = args.arch or list(ARCHS)
@@ -363,7 +447,7 @@ def main(argv=None):
     result = {"meta": {
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_info(), "quick": args.quick, "samples": n, "data": source,
-        "epochs": epochs, "lr": args.lr, "momentum": args.momentum, "threads": args.threads,
+        "epochs": epochs, "max_foreign": args.max_foreign, "lr": args.lr, "momentum": args.momentum, "threads": args.threads,
         "openblas_env_removed": removed, "openblas_env_note": note,
         "command": " ".join(["python", "benchmarks/run.py"] + (argv if argv is not None else sys.argv[1:])),
     }, "architectures": []}
