@@ -112,12 +112,8 @@ def predict_proba(model, x, batch_size=1000):
     the raw outputs go through a softmax. For nets trained with MSE or hinge loss
     these are scores turned into a distribution, not calibrated probabilities.
     """
-    was_training = model.training
-    model.eval()
-    try:
+    with model.evaluating():
         outputs = [model.forward(x[start:start + batch_size]) for start in range(0, len(x), batch_size)]
-    finally:
-        model.train(was_training)
     out = np.concatenate(outputs) if outputs else np.zeros((0, NUM_CLASSES), np.float32)
     if model.layer_list and isinstance(model.layer_list[-1], Softmax):
         return out

@@ -7,6 +7,7 @@ be checked and loaded without executing anything.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zipfile
@@ -95,6 +96,16 @@ class Network:
 
     def eval(self):
         return self.train(False)
+
+    @contextlib.contextmanager
+    def evaluating(self):
+        """Evaluation mode (Dropout off) inside the ``with`` block; the previous mode after it."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield self
+        finally:
+            self.train(was_training)
 
     @property
     def training(self):

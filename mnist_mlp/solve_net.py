@@ -68,18 +68,14 @@ def test_net(model, loss, inputs, labels, batch_size):
 
     The means are over samples, so a last, smaller batch weighs what it holds.
     """
-    was_training = model.training
-    model.eval()
     num_classes = _num_classes(model, labels)
     total_loss = total_correct = 0.0
-    try:
+    with model.evaluating():
         for x, label in data_iterator(inputs, labels, batch_size, shuffle=False):
             output = model.forward(x)
             target = onehot_encoding(label, num_classes, dtype=output.dtype)
             total_loss += loss.forward(output, target) * len(label)
             total_correct += calculate_acc(output, label) * len(label)
-    finally:
-        model.train(was_training)
     mean_loss, accuracy = total_loss / len(inputs), total_correct / len(inputs)
     LOG_INFO(f"    Testing, total mean loss {mean_loss:.5f}, total acc {accuracy:.5f}")
     return mean_loss, accuracy

@@ -78,13 +78,9 @@ def _streams(seed):
 
 def _outputs(model, x, batch_size):
     """Network outputs in evaluation mode (dropout off), batch by batch."""
-    was_training = model.training
-    model.eval()
-    try:
+    with model.evaluating():
         for start in range(0, len(x), batch_size):
             yield start, model.forward(x[start:start + batch_size])
-    finally:
-        model.train(was_training)
 
 
 def _loss_and_accuracy(model, loss, x, y, batch_size=_EVAL_BATCH):

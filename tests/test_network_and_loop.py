@@ -183,3 +183,20 @@ def test_run_mlp_rejects_bad_epochs_in_one_line():
     assert result.returncode != 0
     assert "--epochs must be a positive integer; got 0" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("mode", [True, False])
+def test_test_net_evaluates_without_dropout_and_restores_the_mode(mode):
+    x, y = _blobs(n=200)
+    rng = np.random.default_rng(8)
+    net = (Network().add(Linear("fc1", 20, 16, rng=rng)).add(Dropout("d", 0.5, rng=rng))
+           .add(Linear("fc2", 16, 3, rng=rng))).train(mode)
+    loss = SoftmaxCrossEntropyLoss("loss")
+    first = test_net(net, loss, x, y, 50)
+    assert test_net(net, loss, x, y, 50) == first  # no random mask: the same numbers twice
+    assert net.training is mode
+    with pytest.raises(ZeroDivisionError):
+        with net.evaluating():
+            assert not net.training
+            raise ZeroDivisionError  # the mode comes back even when the block fails
+    assert net.training is mode
