@@ -108,6 +108,11 @@ class Network:
             self.train(was_training)
 
     @property
+    def dtype(self):
+        """dtype of the parameters (float32 for a network without any)."""
+        return next((param.dtype for _, param, _ in self.named_params()), np.dtype(np.float32))
+
+    @property
     def training(self):
         return all(layer.training for layer in self.layer_list)
 

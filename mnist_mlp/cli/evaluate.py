@@ -44,8 +44,7 @@ def _run(args):
         raise ValueError(f"The 'batch_size' parameter must be an integer >= 1; got {args.batch_size}.")
     ensure_dataset(dataset, args.data_dir)
     _, test_raw, _, test_y = load_dataset(dataset, args.data_dir, normalize="none")
-    dtype = next(param for _, param, _ in model.named_params()).dtype
-    test_x = normalize_like(meta, test_raw, dtype=dtype)
+    test_x = normalize_like(meta, test_raw, dtype=model.dtype)
     loss = loss_from_metadata(meta)
     result = evaluate(model, test_x, test_y, batch_size=args.batch_size, loss=loss)
     print(f"model {args.model} on the {dataset} test set ({len(test_y)} images)")

@@ -40,8 +40,7 @@ def _run(args):
     classes = tuple(meta.get("classes") or CLASS_NAMES.get(meta.get("dataset", "mnist"), CLASS_NAMES["mnist"]))
     # Read every image first: one unreadable file stops before any output.
     raw = np.stack([load_digit_image(path) for path in args.images])
-    dtype = next(param for _, param, _ in model.named_params()).dtype
-    probabilities = predict_proba(model, normalize_like(meta, raw, dtype=dtype))
+    probabilities = predict_proba(model, normalize_like(meta, raw, dtype=model.dtype))
     for path, probs in zip(args.images, probabilities):
         print(format_prediction(path, probs, classes))
     return 0
