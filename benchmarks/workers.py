@@ -22,6 +22,9 @@ SGD with momentum, ReLU, softmax cross-entropy):
     epoch per ``fit`` call with ``max_iter=1`` and ``warm_start=True``.
 ``textbook``
     ``textbook.py``: the plain float64 homework-style NumPy MLP.
+``lean``
+    ``lean.py``: the leanest float32 NumPy loop we could write (preallocated
+    buffers, no layer objects, no checks): how close any NumPy loop gets.
 ``floor``
     Not an MLP: exactly the matrix products of one epoch (same shapes, same count,
     float32), each ``np.matmul`` writing into a preallocated output, nothing else.
@@ -40,7 +43,7 @@ import warnings
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-IMPLS = ("floor", "mnist_mlp", "torch", "sklearn", "textbook")
+IMPLS = ("floor", "lean", "mnist_mlp", "torch", "sklearn", "textbook")
 
 
 def _say(payload):
@@ -215,7 +218,24 @@ class Textbook:
                                       self.args.momentum, self.rng)
 
 
-CLASSES = {"floor": Floor, "mnist_mlp": MnistMlp, "torch": Torch, "sklearn": Sklearn,
+class Lean:
+    """``lean.py``: the same model as ``mnist_mlp`` stripped to its NumPy minimum."""
+
+    def __init__(self, sizes, batch_size, x, y, args):
+        sys.path.insert(0, HERE)
+        from lean import LeanMLP
+
+        self.rng = np.random.default_rng(args.seed)
+        self.model = LeanMLP(sizes, self.rng)
+        self.x, self.y = x, y
+        self.batch_size, self.args = batch_size, args
+
+    def epoch(self):
+        return self.model.train_epoch(self.x, self.y, self.batch_size, self.args.lr,
+                                      self.args.momentum, self.rng)
+
+
+CLASSES = {"floor": Floor, "lean": Lean, "mnist_mlp": MnistMlp, "torch": Torch, "sklearn": Sklearn,
            "textbook": Textbook}
 
 
