@@ -5,11 +5,13 @@ the benchmark needs answered: how close to the GEMM floor can *any* NumPy loop g
 on this machine? Everything a library needs and a benchmark does not is gone:
 
 * no layer objects, no shape or one-hot checks, no dtype conversions;
-* every per-batch array (batch, activations, gradients, weight gradients) is
+* every per-batch array (activations, gradients, weight gradients, ReLU masks) is
   allocated once per batch shape and written with ``out=``; the batch is gathered
-  with ``np.take(..., out=)``;
-* bias add and ReLU run in place on the product's output; the ReLU backward zeroes
-  the incoming gradient in place where the saved activation is 0;
+  with one ``np.take`` (measured: faster than ``np.take(..., out=)`` into a buffer,
+  26 us against 9 us for 100 rows);
+* bias add and ReLU run in place on the product's output; the ReLU backward
+  multiplies the incoming gradient in place by the mask ``h > 0`` built into a
+  reused boolean buffer (``np.copyto(g, 0, where=h <= 0)`` is 5-12x slower);
 * the softmax cross-entropy gradient ``(softmax(z) - onehot(y)) / N`` is built in
   the logits' buffer, subtracting 1 at the label positions instead of a one-hot;
 * the momentum update is the seed's ``v = mu v + g; W -= lr v`` in three in-place
@@ -49,10 +51,10 @@ class LeanMLP:
         self._buffers = {}
 
     def _for_batch(self, n):
-        """Batch, activation and gradient buffers for batches of ``n`` rows."""
+        """ReLU-mask, activation and gradient buffers for batches of ``n`` rows."""
         if n not in self._buffers:
             self._buffers[n] = (
-                np.empty((n, self.sizes[0]), np.float32),
+                [np.empty((n, m), bool) for m in self.sizes[1:-1]],
                 [np.empty((n, m), np.float32) for m in self.sizes[1:]],
                 [np.empty((n, k), np.float32) for k in self.sizes[1:-1]],
                 np.arange(n) * self.sizes[-1],          # flat offsets of each row's logits
@@ -65,9 +67,9 @@ class LeanMLP:
     def step(self, x, y, index, lr, momentum):
         """One training step on rows ``index``; returns the batch's mean loss."""
         n, layers = len(index), len(self.W)
-        xb, acts, grads, offsets, zeros = self._for_batch(n)
+        masks, acts, grads, offsets, zeros = self._for_batch(n)
         grad_W, grad_b = self.grads[:layers], self.grads[layers:]
-        np.take(x, index, axis=0, out=xb)
+        xb = np.take(x, index, axis=0)
         inp = xb
         for i in range(layers):
             out = acts[i]
@@ -95,7 +97,7 @@ class LeanMLP:
             if i > 0:
                 np.matmul(grad, self.W[i].T, out=grads[i - 1])
                 grad = grads[i - 1]
-                np.copyto(grad, 0.0, where=below <= 0)
+                grad *= np.greater(below, 0.0, out=masks[i - 1])
         for param, g, v, tmp in zip(self.params, self.grads, self.velocity, self.scratch):
             v *= momentum
             v += g
