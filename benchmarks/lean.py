@@ -14,8 +14,9 @@ on this machine? Everything a library needs and a benchmark does not is gone:
   reused boolean buffer (``np.copyto(g, 0, where=h <= 0)`` is 5-12x slower);
 * the softmax cross-entropy gradient ``(softmax(z) - onehot(y)) / N`` is built in
   the logits' buffer, subtracting 1 at the label positions instead of a one-hot;
-* the momentum update is the seed's ``v = mu v + g; W -= lr v`` in three in-place
-  passes and one preallocated scratch array per parameter.
+* the momentum update is the seed's ``v = mu v + g; W -= lr v`` in four in-place
+  passes (``v *= mu``, ``v += g``, ``t = lr v``, ``W -= t``) through one preallocated
+  scratch array per parameter.
 
 What remains besides the matrix products is the work no NumPy loop can skip:
 gathering the batch, the elementwise passes (each a separate, single-threaded trip

@@ -57,7 +57,8 @@ sys.path.insert(0, HERE)
 from workers import gemm_flops  # noqa: E402  (benchmarks/ is not a package)
 
 ARCHS = {"784-256-10": ([784, 256, 10], 100), "784-1024-1024-10": ([784, 1024, 1024, 10], 128)}
-LABELS = {"floor": "GEMM floor", "lean": "leanest NumPy loop (lean.py)", "mnist_mlp": "mnist_mlp (this project)", "torch": "PyTorch",
+LABELS = {"floor": "GEMM floor", "lean": "leanest NumPy loop (lean.py)",
+          "mnist_mlp": "mnist_mlp (this project)", "torch": "PyTorch",
           "sklearn": "scikit-learn MLPClassifier", "textbook": "textbook NumPy float64"}
 DEFAULT_IMPLS = ("floor", "lean", "mnist_mlp", "torch", "sklearn", "textbook")
 OPENBLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")

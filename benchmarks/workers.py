@@ -33,6 +33,7 @@ SGD with momentum, ReLU, softmax cross-entropy):
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import resource
@@ -201,42 +202,39 @@ class Sklearn:
         return float(self.model.loss_)
 
 
-class Textbook:
+class _StandaloneNumpy:
+    """A model from a sibling file of this one (``textbook.py``, ``lean.py``), which
+    shares no code with ``mnist_mlp``; its data in the dtype the file is written for."""
+
+    MODULE, CLASS, DTYPE = "", "", np.float32
+
+    def __init__(self, sizes, batch_size, x, y, args):
+        sys.path.insert(0, HERE)
+        model_class = getattr(importlib.import_module(self.MODULE), self.CLASS)
+        self.rng = np.random.default_rng(args.seed)
+        self.model = model_class(sizes, self.rng)
+        self.x, self.y = x.astype(self.DTYPE, copy=False), y
+        self.batch_size, self.args = batch_size, args
+
+    def epoch(self):
+        return self.model.train_epoch(self.x, self.y, self.batch_size, self.args.lr,
+                                      self.args.momentum, self.rng)
+
+
+class Textbook(_StandaloneNumpy):
     """``textbook.py`` on float64 copies of the data, as a homework would load it."""
 
-    def __init__(self, sizes, batch_size, x, y, args):
-        sys.path.insert(0, HERE)
-        from textbook import TextbookMLP
-
-        self.rng = np.random.default_rng(args.seed)
-        self.model = TextbookMLP(sizes, self.rng)
-        self.x, self.y = x.astype(np.float64), y
-        self.batch_size, self.args = batch_size, args
-
-    def epoch(self):
-        return self.model.train_epoch(self.x, self.y, self.batch_size, self.args.lr,
-                                      self.args.momentum, self.rng)
+    MODULE, CLASS, DTYPE = "textbook", "TextbookMLP", np.float64
 
 
-class Lean:
+class Lean(_StandaloneNumpy):
     """``lean.py``: the same model as ``mnist_mlp`` stripped to its NumPy minimum."""
 
-    def __init__(self, sizes, batch_size, x, y, args):
-        sys.path.insert(0, HERE)
-        from lean import LeanMLP
-
-        self.rng = np.random.default_rng(args.seed)
-        self.model = LeanMLP(sizes, self.rng)
-        self.x, self.y = x, y
-        self.batch_size, self.args = batch_size, args
-
-    def epoch(self):
-        return self.model.train_epoch(self.x, self.y, self.batch_size, self.args.lr,
-                                      self.args.momentum, self.rng)
+    MODULE, CLASS, DTYPE = "lean", "LeanMLP", np.float32
 
 
-CLASSES = {"floor": Floor, "lean": Lean, "mnist_mlp": MnistMlp, "torch": Torch, "sklearn": Sklearn,
-           "textbook": Textbook}
+CLASSES = {"floor": Floor, "lean": Lean, "mnist_mlp": MnistMlp, "torch": Torch,
+           "sklearn": Sklearn, "textbook": Textbook}
 
 
 # -- process-level facts ---------------------------------------------------------------
