@@ -54,13 +54,12 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from workers import gemm_flops  # noqa: E402  (benchmarks/ is not a package)
+from workers import IMPLS, gemm_flops  # noqa: E402  (benchmarks/ is not a package)
 
 ARCHS = {"784-256-10": ([784, 256, 10], 100), "784-1024-1024-10": ([784, 1024, 1024, 10], 128)}
 LABELS = {"floor": "GEMM floor", "lean": "leanest NumPy loop (lean.py)",
           "mnist_mlp": "mnist_mlp (this project)", "torch": "PyTorch",
           "sklearn": "scikit-learn MLPClassifier", "textbook": "textbook NumPy float64"}
-DEFAULT_IMPLS = ("floor", "lean", "mnist_mlp", "torch", "sklearn", "textbook")
 OPENBLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
@@ -413,7 +412,7 @@ def main(argv=None):
                         help="give up waiting for clean rounds after this many (default 3 x epochs)")
     parser.add_argument("--arch", choices=sorted(ARCHS), action="append",
                         help="only this architecture (repeatable)")
-    parser.add_argument("--impl", choices=DEFAULT_IMPLS, action="append",
+    parser.add_argument("--impl", choices=IMPLS, action="append",
                         help="only this implementation (repeatable; floor and torch are always run)")
     parser.add_argument("--data", default=os.path.join(ROOT, "data"))
     parser.add_argument("--lr", type=float, default=0.01)
@@ -431,7 +430,7 @@ def main(argv=None):
     args.epochs = epochs
     args.max_rounds = args.max_rounds or 3 * epochs
     n = args.samples or (10_000 if args.quick else 60_000)
-    impls = tuple(i for i in DEFAULT_IMPLS if not args.impl or i in args.impl or i in ("floor", "torch"))
+    impls = tuple(i for i in IMPLS if not args.impl or i in args.impl or i in ("floor", "torch"))
     archs = args.arch or list(ARCHS)
 
     def log(message):
