@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import statistics
 import sys
 import time
-import os
 
 import numpy as np
 

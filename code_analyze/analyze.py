@@ -16,7 +16,7 @@ so the summary is the same wherever you run it). The template is
 ``code_analyze/_codes``; if there is none, ``_codes`` beside ``codes`` is used.
 ``--template``, ``--submission`` and ``--out`` override the three paths.
 
-This file is a thin wrapper: the check itself is ``mnist_mlp.codecheck`` (also
+This file is a thin wrapper: the check itself is ``mnist_mlp.course.codecheck`` (also
 ``mnist-mlp check --template DIR --submission DIR``), so the package must be
 installed (``pip install -e .`` in the mnist-mlp source folder).
 """
@@ -31,9 +31,9 @@ __all__ = ["main"]
 
 
 def _import_codecheck():
-    """Return ``mnist_mlp.codecheck``, or None after saying why it cannot be imported."""
+    """Return ``mnist_mlp.course.codecheck``, or None after saying why it cannot be imported."""
     try:
-        from mnist_mlp import codecheck
+        from mnist_mlp.course import codecheck
     except ImportError as exc:
         # Inside the mnist-mlp source tree the package sits beside this folder:
         # use it even when it is not installed.
@@ -42,7 +42,7 @@ def _import_codecheck():
             sys.path.insert(0, parent)
             return _import_codecheck()
         print(
-            f"analyze.py: cannot import mnist_mlp.codecheck ({exc}). This script is a thin "
+            f"analyze.py: cannot import mnist_mlp.course.codecheck ({exc}). This script is a thin "
             "wrapper around the mnist-mlp package: install it (pip install -e . in the "
             "mnist-mlp source folder) and run it again.",
             file=sys.stderr,

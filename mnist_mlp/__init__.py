@@ -4,12 +4,28 @@ The seed's modules are the public face: ``layers``, ``loss``, ``network``,
 ``solve_net``, ``load_data`` and ``utils``; the common names are re-exported here.
 """
 
-from .layers import Dropout, Gelu, Layer, Linear, Relu, Selu, Sigmoid, Softmax, Swish
-from .loss import (CrossEntropyLoss, EuclideanLoss, FocalLoss, HingeLoss, MSELoss,
-                   SoftmaxCrossEntropyLoss)
-from .network import Network
-from .solve_net import data_iterator, test_net, train_net
-from .utils import LOG_INFO, calculate_acc, onehot_encoding, set_seed
+from mnist_mlp.layers import (
+                   Dropout,
+                   Gelu,
+                   Layer,
+                   Linear,
+                   Relu,
+                   Selu,
+                   Sigmoid,
+                   Softmax,
+                   Swish,
+)
+from mnist_mlp.loss import (
+                   CrossEntropyLoss,
+                   EuclideanLoss,
+                   FocalLoss,
+                   HingeLoss,
+                   MSELoss,
+                   SoftmaxCrossEntropyLoss,
+)
+from mnist_mlp.network import Network
+from mnist_mlp.solve_net import data_iterator, test_net, train_net
+from mnist_mlp.utils import LOG_INFO, calculate_acc, onehot_encoding, set_seed
 
 __version__ = "0.1.0"
 

@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from mnist_mlp.cli import main
 
 sys.exit(main())

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .base import Layer
+from mnist_mlp.base import Layer
 
 __all__ = ["Relu", "Sigmoid", "Selu", "Swish", "Gelu", "Softmax", "stable_sigmoid", "softmax"]
 

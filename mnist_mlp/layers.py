@@ -13,10 +13,18 @@ import math
 
 import numpy as np
 
-from .base import Layer
-from .activations import Gelu, Relu, Selu, Sigmoid, Softmax, Swish, stable_sigmoid
-from .optim import sgd_step
-from .utils import get_rng
+from mnist_mlp.activations import (
+    Gelu,
+    Relu,
+    Selu,
+    Sigmoid,
+    Softmax,
+    Swish,
+    stable_sigmoid,
+)
+from mnist_mlp.base import Layer
+from mnist_mlp.optim import sgd_step
+from mnist_mlp.utils import get_rng
 
 __all__ = [
     "Layer",

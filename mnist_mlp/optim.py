@@ -28,7 +28,7 @@ import numbers
 
 import numpy as np
 
-from .errors import ConfigError
+from mnist_mlp.errors import ConfigError
 
 __all__ = [
     "sgd_step",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .utils import LOG_INFO, calculate_acc, get_rng, onehot_encoding
+from mnist_mlp.utils import LOG_INFO, calculate_acc, get_rng, onehot_encoding
 
 __all__ = ["data_iterator", "train_net", "test_net"]
 

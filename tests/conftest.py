@@ -14,7 +14,7 @@ def mnist_dir():
     Tests that need the real data take this fixture instead of skipping when the
     files are missing, so a fresh clone (as in CI) runs them too.
     """
-    from mnist_mlp.fetch import fetch_mnist
+    from mnist_mlp.data.fetch import fetch_mnist
 
     fetch_mnist(REPO / "data", progress=False)  # a quick verified no-op once present
     return REPO / "data"

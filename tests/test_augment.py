@@ -5,7 +5,7 @@ invariants (shape, dtype, range, seeding) and errors."""
 import numpy as np
 import pytest
 
-from mnist_mlp.augment import augment_batch, random_shift, warp_affine
+from mnist_mlp.data.augment import augment_batch, random_shift, warp_affine
 
 
 def _images(n=4, shape=(28, 28), seed=0, dtype=np.float32):

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from mnist_mlp.cli import main
-from mnist_mlp.history import History
 from mnist_mlp.load_data import write_idx
 from mnist_mlp.network import Network
-from mnist_mlp.trainer import CHECKPOINT_FILE
+from mnist_mlp.train.history import History
+from mnist_mlp.train.trainer import CHECKPOINT_FILE
 
 
 def write_dataset(directory, n_train=700, n_test=200, seed=0):
@@ -158,7 +158,7 @@ def test_missing_model_and_unreadable_files_get_one_line(tmp_path, capsys):
 
 
 def test_predict_prints_digit_and_probabilities(data_dir, tmp_path, capsys):
-    imageprep = pytest.importorskip("mnist_mlp.imageprep")
+    imageprep = pytest.importorskip("mnist_mlp.data.imageprep")
     from PIL import Image
 
     out = tmp_path / "run"

@@ -15,12 +15,12 @@ import pytest
 from fakes import fake_mnist
 
 from mnist_mlp.errors import ConfigError
-from mnist_mlp.experiments import runner as runner_module
-from mnist_mlp.experiments.runner import blas_threads, run_suite
-from mnist_mlp.experiments.spec import load_suite, parse_suite
-from mnist_mlp.experiments.stability import stability_table
-from mnist_mlp.experiments.store import Store, run_key
-from mnist_mlp.trainer import TrainConfig
+from mnist_mlp.study import runner as runner_module
+from mnist_mlp.study.runner import blas_threads, run_suite
+from mnist_mlp.study.spec import load_suite, parse_suite
+from mnist_mlp.study.stability import stability_table
+from mnist_mlp.study.store import Store, run_key
+from mnist_mlp.train.trainer import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

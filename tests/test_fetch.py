@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_mlp import fetch as L
 from mnist_mlp.cli import main
+from mnist_mlp.data import fetch as L
 from mnist_mlp.errors import DataError
 from mnist_mlp.load_data import (
     ensure_dataset,

@@ -13,8 +13,13 @@ import numpy as np
 import pytest
 
 from mnist_mlp.layers import Dropout, Gelu, Linear, Relu, Selu, Sigmoid, Softmax, Swish
-from mnist_mlp.loss import (CrossEntropyLoss, FocalLoss, HingeLoss, MSELoss,
-                            SoftmaxCrossEntropyLoss)
+from mnist_mlp.loss import (
+    CrossEntropyLoss,
+    FocalLoss,
+    HingeLoss,
+    MSELoss,
+    SoftmaxCrossEntropyLoss,
+)
 from mnist_mlp.network import Network
 from mnist_mlp.utils import onehot_encoding
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from mnist_mlp.data.imageprep import load_digit_image, to_mnist_form
 from mnist_mlp.errors import DataError
-from mnist_mlp.imageprep import load_digit_image, to_mnist_form
+
 
 def _seven(size, ink, paper, mode="RGB", width_frac=0.06):
     """A '7'-like stroke (bar and diagonal) filling the middle of a ``size`` (w, h) canvas."""

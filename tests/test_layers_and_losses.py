@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 from mnist_mlp.layers import Dropout, Gelu, Linear, Relu, Selu, Sigmoid, Softmax, Swish
-from mnist_mlp.loss import (CrossEntropyLoss, FocalLoss, HingeLoss, MSELoss,
-                            SoftmaxCrossEntropyLoss)
+from mnist_mlp.loss import (
+    CrossEntropyLoss,
+    FocalLoss,
+    HingeLoss,
+    MSELoss,
+    SoftmaxCrossEntropyLoss,
+)
 from mnist_mlp.utils import calculate_acc, onehot_encoding
 
 ACTIVATIONS = [Relu, Sigmoid, Selu, Swish, Gelu, Softmax]

@@ -8,11 +8,25 @@ import pytest
 from mnist_mlp.activations import Softmax
 from mnist_mlp.layers import Dropout, Linear
 from mnist_mlp.load_data import normalize_images, pixel_stats
-from mnist_mlp.loss import CrossEntropyLoss, FocalLoss, HingeLoss, MSELoss, SoftmaxCrossEntropyLoss
-from mnist_mlp.models import (ACTIVATIONS, LOSSES, build_loss, build_model, loss_from_metadata,
-                              normalization_metadata, normalize_like, predict_proba)
+from mnist_mlp.loss import (
+    CrossEntropyLoss,
+    FocalLoss,
+    HingeLoss,
+    MSELoss,
+    SoftmaxCrossEntropyLoss,
+)
 from mnist_mlp.network import Network
-from mnist_mlp.trainer import TrainConfig
+from mnist_mlp.train.build import (
+    ACTIVATIONS,
+    LOSSES,
+    build_loss,
+    build_model,
+    loss_from_metadata,
+    normalization_metadata,
+    normalize_like,
+    predict_proba,
+)
+from mnist_mlp.train.trainer import TrainConfig
 
 
 def _linears(model):

@@ -13,8 +13,16 @@ import pytest
 from mnist_mlp.errors import ConfigError
 from mnist_mlp.layers import Linear
 from mnist_mlp.network import Network
-from mnist_mlp.optim import (OPTIMIZERS, SCHEDULES, SGD, Adam, AdamW, make_optimizer,
-                             make_schedule, sgd_step)
+from mnist_mlp.optim import (
+    OPTIMIZERS,
+    SCHEDULES,
+    SGD,
+    Adam,
+    AdamW,
+    make_optimizer,
+    make_schedule,
+    sgd_step,
+)
 
 W0 = np.array([[0.5, -1.0], [2.0, 0.25]])
 B0 = np.array([0.1, -0.3])

@@ -11,13 +11,13 @@ import pytest
 from fakes import fake_mnist
 
 from mnist_mlp.cli import main
-from mnist_mlp.experiments.runner import run_suite
-from mnist_mlp.experiments.spec import load_suite, parse_suite
-from mnist_mlp.history import History
 from mnist_mlp.report import figures
 from mnist_mlp.report.document import Heading, Image, Para, Table, to_html, to_markdown
 from mnist_mlp.report.sections import first_epoch_reaching
 from mnist_mlp.report.writer import choose_best, write_report
+from mnist_mlp.study.runner import run_suite
+from mnist_mlp.study.spec import load_suite, parse_suite
+from mnist_mlp.train.history import History
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

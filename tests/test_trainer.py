@@ -12,14 +12,22 @@ import numpy as np
 import pytest
 
 from mnist_mlp.errors import ConfigError, DataError, DivergenceError
-from mnist_mlp.history import RECORD_KEYS, History, atomic_write
 from mnist_mlp.layers import Linear
 from mnist_mlp.loss import SoftmaxCrossEntropyLoss
 from mnist_mlp.network import Network
-from mnist_mlp.plots import plot_history
-from mnist_mlp import trainer
-from mnist_mlp.trainer import (CHECKPOINT_FILE, HISTORY_FILE, MODEL_FILE, TrainConfig, evaluate,
-                               split_indices, stratified_order, train)
+from mnist_mlp.report.plots import plot_history
+from mnist_mlp.train import trainer
+from mnist_mlp.train.history import RECORD_KEYS, History, atomic_write
+from mnist_mlp.train.trainer import (
+    CHECKPOINT_FILE,
+    HISTORY_FILE,
+    MODEL_FILE,
+    TrainConfig,
+    evaluate,
+    split_indices,
+    stratified_order,
+    train,
+)
 
 
 def synthetic(n_train=600, n_test=200, seed=0, noise=1.0, random_labels=False):

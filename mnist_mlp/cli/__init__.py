@@ -12,7 +12,7 @@ import importlib
 import logging
 import sys
 
-from ..errors import MnistMlpError
+from mnist_mlp.errors import MnistMlpError
 
 __all__ = ["main", "build_parser"]
 

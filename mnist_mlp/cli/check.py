@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..codecheck import check_and_write, check_submission
+from mnist_mlp.course.codecheck import check_and_write, check_submission
 
 __all__ = ["register"]
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..load_data import CLASS_NAMES, DATASET_NAMES, ensure_dataset, load_dataset
-from ..models import loss_from_metadata, normalize_like
-from ..network import Network
-from ..trainer import evaluate
+from mnist_mlp.load_data import CLASS_NAMES, DATASET_NAMES, ensure_dataset, load_dataset
+from mnist_mlp.network import Network
+from mnist_mlp.train.build import loss_from_metadata, normalize_like
+from mnist_mlp.train.trainer import evaluate
 
 __all__ = ["register", "format_report"]
 

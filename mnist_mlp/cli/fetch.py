@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..load_data import DATA_ENV_VAR, DATASET_NAMES, fetch_dataset
+from mnist_mlp.load_data import DATA_ENV_VAR, DATASET_NAMES, fetch_dataset
 
 __all__ = ["register"]
 

@@ -1,7 +1,7 @@
 """``mnist-mlp predict MODEL IMAGE...``: classify image files with a trained model.
 
 Each image (grayscale or colour PNG/JPEG, any size) is brought to MNIST form by
-:func:`mnist_mlp.imageprep.load_digit_image`, normalised as the model's training
+:func:`mnist_mlp.data.imageprep.load_digit_image`, normalised as the model's training
 data were, and the predicted class and the 10 class probabilities are printed.
 """
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..load_data import CLASS_NAMES
-from ..models import normalize_like, predict_proba
-from ..network import Network
+from mnist_mlp.load_data import CLASS_NAMES
+from mnist_mlp.network import Network
+from mnist_mlp.train.build import normalize_like, predict_proba
 
 __all__ = ["register", "format_prediction"]
 
@@ -33,7 +33,9 @@ def register(subparsers):
 
 
 def _run(args):
-    from ..imageprep import load_digit_image  # Pillow is imported only when images are read
+    from mnist_mlp.data.imageprep import (
+        load_digit_image,  # Pillow is imported only when images are read
+    )
 
     model = Network.load(args.model)
     meta = getattr(model, "metadata", {}) or {}

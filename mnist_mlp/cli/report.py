@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..load_data import DATA_ENV_VAR
+from mnist_mlp.errors import ConfigError
+from mnist_mlp.load_data import DATA_ENV_VAR
 
 __all__ = ["register", "default_config_path", "DEFAULT_OUT"]
 
@@ -68,10 +68,10 @@ def _positive_int(text):
 
 def _run(args: argparse.Namespace) -> int:
     # Imported here so `mnist-mlp --help` stays fast.
-    from ..experiments.runner import run_suite
-    from ..experiments.spec import load_suite
-    from ..experiments.store import Store
-    from ..report.writer import write_report
+    from mnist_mlp.report.writer import write_report
+    from mnist_mlp.study.runner import run_suite
+    from mnist_mlp.study.spec import load_suite
+    from mnist_mlp.study.store import Store
 
     suite = load_suite(args.config or default_config_path())  # every error before any training
     Store(args.out).check_writable()
@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _summary(outcome, md, html):
-    from ..report.writer import choose_best
+    from mnist_mlp.report.writer import choose_best
 
     failed = [name for name, result in outcome.results.items() if not result.ok]
     print(f"{md}\n{html}")

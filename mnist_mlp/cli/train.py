@@ -1,6 +1,6 @@
 """``mnist-mlp train``: train an MLP from flags or a TOML file, write its run directory.
 
-Flags name the keys of :class:`~mnist_mlp.trainer.TrainConfig`; values are parsed
+Flags name the keys of :class:`~mnist_mlp.train.trainer.TrainConfig`; values are parsed
 and checked here and in ``TrainConfig`` before any data is touched, so a typo
 costs one line of error and no training time. The run directory receives
 ``history.json``, ``model.npz``, ``checkpoint.npz`` and ``curves.png``.
@@ -15,11 +15,18 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from ..errors import ConfigError, DataError
-from ..load_data import DATASET_NAMES, NORMALIZATIONS
-from ..models import ACTIVATIONS, LOSSES
-from ..optim import OPTIMIZERS, SCHEDULES
-from ..trainer import CHECKPOINT_FILE, HISTORY_FILE, INITS, MODEL_FILE, TrainConfig, train
+from mnist_mlp.errors import ConfigError, DataError
+from mnist_mlp.load_data import DATASET_NAMES, NORMALIZATIONS
+from mnist_mlp.optim import OPTIMIZERS, SCHEDULES
+from mnist_mlp.train.build import ACTIVATIONS, LOSSES
+from mnist_mlp.train.trainer import (
+    CHECKPOINT_FILE,
+    HISTORY_FILE,
+    INITS,
+    MODEL_FILE,
+    TrainConfig,
+    train,
+)
 
 __all__ = ["register", "config_from_args", "read_toml", "CURVES_FILE"]
 
@@ -162,7 +169,9 @@ def _out_dir(args):
 def _run(args):
     config = config_from_args(args)
     out = _out_dir(args)
-    from ..plots import plot_history  # matplotlib only once the input has been accepted
+    from mnist_mlp.report.plots import (
+        plot_history,  # matplotlib only once the input has been accepted
+    )
 
     start = time.perf_counter()
     logger = logging.getLogger("mnist_mlp.train")

@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..fileio import atomic_write
+from mnist_mlp.fileio import atomic_write
 
 __all__ = ["plot_group", "plot_confusion", "plot_misclassified", "plot_first_layer", "DPI",
            "FIRST_LAYER_UNITS"]

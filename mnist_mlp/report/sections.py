@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .document import Bullets, Heading, Image, Note, Para, Table, anchor
-from .facts import (
+from mnist_mlp.report.document import Bullets, Heading, Image, Note, Para, Table, anchor
+from mnist_mlp.report.facts import (
     DASH,
     VAL_TARGET,
     architecture,

@@ -19,17 +19,22 @@ from pathlib import Path
 
 import numpy as np
 
-from ..experiments.runner import run_blas_threads
-from ..experiments.stability import stability_table
-from ..experiments.store import Store
-from ..fileio import atomic_write
-from ..load_data import CLASS_NAMES, DEFAULT_NORMALIZE, NORMALIZATIONS, load_dataset
-from ..models import normalize_like
-from ..network import Network
-from ..trainer import evaluate
-from . import figures
-from .document import to_html, to_markdown
-from .sections import BestModel, ReportData, build_document
+from mnist_mlp.fileio import atomic_write
+from mnist_mlp.load_data import (
+    CLASS_NAMES,
+    DEFAULT_NORMALIZE,
+    NORMALIZATIONS,
+    load_dataset,
+)
+from mnist_mlp.network import Network
+from mnist_mlp.report import figures
+from mnist_mlp.report.document import to_html, to_markdown
+from mnist_mlp.report.sections import BestModel, ReportData, build_document
+from mnist_mlp.study.runner import run_blas_threads
+from mnist_mlp.study.stability import stability_table
+from mnist_mlp.study.store import Store
+from mnist_mlp.train.build import normalize_like
+from mnist_mlp.train.trainer import evaluate
 
 __all__ = ["write_report", "machine_info", "choose_best", "REPORT_MD", "REPORT_HTML"]
 
@@ -52,7 +57,7 @@ def write_report(suite, outcome, out_dir, *, data_dir=None, data=None):
     ----------
     suite : Suite
     outcome : SuiteOutcome
-        From :func:`~mnist_mlp.experiments.runner.run_suite` on the same ``out_dir``.
+        From :func:`~mnist_mlp.study.runner.run_suite` on the same ``out_dir``.
     out_dir : path-like
     data_dir : path-like, optional
         Where the dataset is, to evaluate the best model on the test images.

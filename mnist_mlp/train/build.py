@@ -1,4 +1,4 @@
-"""Build the network and loss a :class:`~mnist_mlp.trainer.TrainConfig` describes.
+"""Build the network and loss a :class:`~mnist_mlp.train.trainer.TrainConfig` describes.
 
 Names resolve through explicit tables (:data:`ACTIVATIONS`, :data:`LOSSES`), so
 an unknown name can list the valid ones. The model file remembers how its inputs
@@ -12,13 +12,18 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .activations import Gelu, Relu, Selu, Sigmoid, Softmax, Swish, softmax
-from .errors import DataError
-from .layers import Dropout, Linear
-from .load_data import DEFAULT_NORMALIZE, normalize_images
-from .loss import (CrossEntropyLoss, FocalLoss, HingeLoss, MSELoss,
-                   SoftmaxCrossEntropyLoss)
-from .network import Network
+from mnist_mlp.activations import Gelu, Relu, Selu, Sigmoid, Softmax, Swish, softmax
+from mnist_mlp.errors import DataError
+from mnist_mlp.layers import Dropout, Linear
+from mnist_mlp.load_data import DEFAULT_NORMALIZE, normalize_images
+from mnist_mlp.loss import (
+    CrossEntropyLoss,
+    FocalLoss,
+    HingeLoss,
+    MSELoss,
+    SoftmaxCrossEntropyLoss,
+)
+from mnist_mlp.network import Network
 
 __all__ = [
     "ACTIVATIONS",

@@ -23,8 +23,13 @@ from decimal import Decimal, localcontext
 
 import numpy as np
 
-from ..activations import Softmax, softmax, stable_sigmoid
-from ..loss import CrossEntropyLoss, FocalLoss, SoftmaxCrossEntropyLoss, log_softmax
+from mnist_mlp.activations import Softmax, softmax, stable_sigmoid
+from mnist_mlp.loss import (
+    CrossEntropyLoss,
+    FocalLoss,
+    SoftmaxCrossEntropyLoss,
+    log_softmax,
+)
 
 __all__ = ["StabilityRow", "stability_table", "naive_sigmoid", "naive_sigmoid_ratio",
            "naive_softmax", "naive_log_softmax", "naive_cross_entropy",

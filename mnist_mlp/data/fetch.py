@@ -23,12 +23,20 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .datasets import (_DATASETS, _IMAGE_SHAPE, _SIZES, _STEMS, _dataset, _Dataset,
-                       _fetch_command, dataset_dir)
-from .errors import DataError
-from .fileio import atomic_write, new_temp, write_synced
-from .idx import _GZIP_ERRORS, _encode_idx, _find_idx
-from .safe_pickle import load_numpy_pickle
+from mnist_mlp.data.datasets import (
+    _DATASETS,
+    _IMAGE_SHAPE,
+    _SIZES,
+    _STEMS,
+    _Dataset,
+    _dataset,
+    _fetch_command,
+    dataset_dir,
+)
+from mnist_mlp.data.idx import _GZIP_ERRORS, _encode_idx, _find_idx
+from mnist_mlp.data.safe_pickle import load_numpy_pickle
+from mnist_mlp.errors import DataError
+from mnist_mlp.fileio import atomic_write, new_temp, write_synced
 
 __all__ = [
     "FileStatus",

@@ -1,7 +1,7 @@
 """Run the study: every run that has no stored result, in parallel processes.
 
 Finished runs whose settings did not change are loaded from the
-:class:`~mnist_mlp.experiments.store.Store`; the others train, longest first,
+:class:`~mnist_mlp.study.store.Store`; the others train, longest first,
 ``jobs`` at a time. A run that fails (divergence or any other exception) is
 stored as failed with its error and the rest of the suite carries on.
 
@@ -30,10 +30,10 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError, DataError
-from ..load_data import ensure_dataset, load_dataset
-from ..trainer import CHECKPOINT_FILE, TrainConfig, train
-from .store import DETERMINISTIC_ERRORS, RunResult, Store, run_key
+from mnist_mlp.errors import ConfigError, DataError
+from mnist_mlp.load_data import ensure_dataset, load_dataset
+from mnist_mlp.study.store import DETERMINISTIC_ERRORS, RunResult, Store, run_key
+from mnist_mlp.train.trainer import CHECKPOINT_FILE, TrainConfig, train
 
 __all__ = ["SuiteOutcome", "run_suite", "execute_run", "blas_threads", "run_blas_threads",
            "BLAS_THREAD_VARIABLES"]
@@ -60,7 +60,7 @@ def run_suite(suite, out_dir, *, jobs=1, quick=False, data_dir=None, data=None, 
     Parameters
     ----------
     suite : Suite
-        From :func:`~mnist_mlp.experiments.spec.load_suite`.
+        From :func:`~mnist_mlp.study.spec.load_suite`.
     out_dir : path-like
         Output directory; checked writable before anything trains.
     jobs : int >= 1
@@ -271,7 +271,7 @@ def _load_data(config):
     """
     if config.normalize == "standard":
         return None
-    from ..load_data import DEFAULT_NORMALIZE
+    from mnist_mlp.load_data import DEFAULT_NORMALIZE
     normalize = config.normalize or DEFAULT_NORMALIZE
     cache_key = (config.dataset, config.data_dir, normalize, config.dtype)
     if cache_key not in _DATA_CACHE:
@@ -291,7 +291,9 @@ def _ok_result(name, key, config, history):
 
 
 def _plot_run(history, path, name):
-    from ..plots import plot_history  # matplotlib is imported only where figures are drawn
+    from mnist_mlp.report.plots import (
+        plot_history,  # matplotlib is imported only where figures are drawn
+    )
     plot_history(history, path, title=f"{name}: loss and accuracy per epoch")
 
 

@@ -26,7 +26,7 @@ import os
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import DataError
+from mnist_mlp.errors import DataError
 
 __all__ = ["load_digit_image", "to_mnist_form", "MNIST_SIDE", "BOX_SIDE", "MASS_CENTRE"]
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError
+from mnist_mlp.errors import ConfigError
 
 __all__ = [
     "CLASS_NAMES",

@@ -9,7 +9,7 @@ Layout under the output directory::
     runs/<name>-<key>/train.log      one line per epoch
     runs/<name>-<key>/checkpoint.npz while the run is unfinished (for resuming)
 
-``key`` hashes the run's :class:`~mnist_mlp.trainer.TrainConfig` (without the
+``key`` hashes the run's :class:`~mnist_mlp.train.trainer.TrainConfig` (without the
 machine-specific ``data_dir``) and :data:`STORE_VERSION`: change a setting and
 the run gets a new directory and trains again; leave it and the finished result
 is reused. ``result.json`` is written atomically and only once the run has ended,
@@ -27,9 +27,9 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..fileio import atomic_write
-from ..history import History, _finite_or_none
+from mnist_mlp.errors import ConfigError
+from mnist_mlp.fileio import atomic_write
+from mnist_mlp.train.history import History, _finite_or_none
 
 __all__ = ["STORE_VERSION", "RunResult", "Store", "run_key", "DETERMINISTIC_ERRORS"]
 

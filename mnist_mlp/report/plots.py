@@ -10,8 +10,8 @@ from __future__ import annotations
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .fileio import atomic_write
-from .history import History
+from mnist_mlp.fileio import atomic_write
+from mnist_mlp.train.history import History
 
 __all__ = ["plot_history"]
 
@@ -30,7 +30,7 @@ def plot_history(history, path, title=None, dpi=120):
     Parameters
     ----------
     history : History or str or path-like
-        A :class:`~mnist_mlp.history.History`, or the path of its JSON file.
+        A :class:`~mnist_mlp.train.history.History`, or the path of its JSON file.
     path : str or path-like
         Where the PNG goes (written atomically).
     title : str, optional

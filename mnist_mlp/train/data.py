@@ -3,7 +3,7 @@
 The validation split and the training and test subsets are prefixes of
 :func:`stratified_order`, so every one of them keeps the class proportions.
 :func:`stratified_order` and :func:`split_indices` are re-exported by
-:mod:`mnist_mlp.trainer`. This module imports NumPy and the package only.
+:mod:`mnist_mlp.train.trainer`. This module imports NumPy and the package only.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import load_data
-from .config import _message
-from .errors import ConfigError, DataError
-from .models import INPUT_SIZE, NUM_CLASSES, normalization_metadata
+from mnist_mlp import load_data
+from mnist_mlp.errors import ConfigError, DataError
+from mnist_mlp.train.build import INPUT_SIZE, NUM_CLASSES, normalization_metadata
+from mnist_mlp.train.config import _message
 
 __all__ = ["stratified_order", "split_indices"]
 

@@ -3,7 +3,7 @@
 One ``.npz`` holds the weights, the optimiser state, the training generator's
 state, the history and the early-stopping state; it loads with
 ``allow_pickle=False``. Written atomically after every epoch by
-:func:`mnist_mlp.trainer.train`.
+:func:`mnist_mlp.train.trainer.train`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from .errors import ConfigError, DataError
-from .history import History
-from .network import read_archive, write_archive
+from mnist_mlp.errors import ConfigError, DataError
+from mnist_mlp.network import read_archive, write_archive
+from mnist_mlp.train.history import History
 
 __all__ = ["load_checkpoint", "save_checkpoint"]
 

@@ -6,8 +6,8 @@
 :mod:`.stability` is Bonus 3's table of naive against stable formulas.
 """
 
-from .spec import GroupSpec, RunSpec, Suite, load_suite, parse_suite
-from .store import RunResult, Store, run_key
+from mnist_mlp.study.spec import GroupSpec, RunSpec, Suite, load_suite, parse_suite
+from mnist_mlp.study.store import RunResult, Store, run_key
 
 __all__ = ["GroupSpec", "RunSpec", "Suite", "load_suite", "parse_suite", "RunResult", "Store",
            "run_key"]

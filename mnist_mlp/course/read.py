@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .codecheck_result import CheckResult, Finding
+from mnist_mlp.course.result import CheckResult, Finding
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _NEWLINE_NAMES = {"\n": "LF", "\r\n": "CRLF", "\r": "CR"}

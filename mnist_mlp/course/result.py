@@ -3,7 +3,7 @@
 :class:`CheckResult` collects the filled TODO blocks (:class:`FilledBlock`), the
 references, the other modifications (:class:`Modification` of :class:`Change`
 lines), the warnings and the notes (:class:`Finding`); :meth:`CheckResult.render`
-writes them in the seed's format. Re-exported by :mod:`mnist_mlp.codecheck`.
+writes them in the seed's format. Re-exported by :mod:`mnist_mlp.course.codecheck`.
 """
 
 from __future__ import annotations

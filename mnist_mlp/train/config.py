@@ -2,7 +2,7 @@
 
 Every check raises ConfigError naming the key, the rule and the value, e.g.
 "The 'dropout' parameter must be in [0, 1); got 1.5.". :class:`TrainConfig` is
-re-exported by :mod:`mnist_mlp.trainer`, where it has always been importable.
+re-exported by :mod:`mnist_mlp.train.trainer`, where it has always been importable.
 This module imports NumPy and the package only.
 """
 
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import load_data
-from .errors import ConfigError
-from .models import ACTIVATIONS, LOSSES, NUM_CLASSES
-from .optim import OPTIMIZERS, SCHEDULES
+from mnist_mlp import load_data
+from mnist_mlp.errors import ConfigError
+from mnist_mlp.optim import OPTIMIZERS, SCHEDULES
+from mnist_mlp.train.build import ACTIVATIONS, LOSSES, NUM_CLASSES
 
 __all__ = ["TrainConfig", "INITS", "DTYPES"]
 
@@ -139,9 +139,9 @@ class TrainConfig:
     hidden : tuple of int
         Hidden layer widths; also accepts ``"256,128"`` or a list.
     activation : str
-        A key of :data:`mnist_mlp.models.ACTIVATIONS`.
+        A key of :data:`mnist_mlp.train.build.ACTIVATIONS`.
     loss : str
-        A key of :data:`mnist_mlp.models.LOSSES`.
+        A key of :data:`mnist_mlp.train.build.LOSSES`.
     margin : float > 0
         Hinge margin :math:`\\Delta` (the seed: 5 on raw outputs, 0.5 after a softmax).
     gamma : float >= 0

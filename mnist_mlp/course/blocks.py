@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from .codecheck_result import Change
+from mnist_mlp.course.result import Change
 
 _MARKER = re.compile(r"^\s*#\s*TODO\s+(START|END)\b", re.IGNORECASE)
 _DEF = re.compile(r"^(\s*)(?:async\s+def|def|class)\s")

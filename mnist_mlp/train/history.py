@@ -11,8 +11,8 @@ import json
 import math
 import os
 
-from .errors import DataError
-from .fileio import atomic_write  # re-exported: it was defined here
+from mnist_mlp.errors import DataError
+from mnist_mlp.fileio import atomic_write  # re-exported: it was defined here
 
 __all__ = ["History", "RECORD_KEYS", "atomic_write"]
 

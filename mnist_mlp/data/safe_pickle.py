@@ -9,7 +9,7 @@ import pickle
 
 import numpy as np
 
-from .errors import DataError
+from mnist_mlp.errors import DataError
 
 __all__ = ["load_numpy_pickle"]
 

@@ -35,11 +35,18 @@ from collections.abc import Iterable
 from difflib import SequenceMatcher
 from pathlib import Path
 
-from .codecheck_blocks import _Block, _diff_outside, _find_blocks, _pair_blocks
-from .codecheck_read import _resolved, _Text, _Tree
-from .codecheck_result import Change, CheckResult, FilledBlock, Finding, Modification, _plural
-from .errors import ConfigError
-from .fileio import atomic_write
+from mnist_mlp.course.blocks import _Block, _diff_outside, _find_blocks, _pair_blocks
+from mnist_mlp.course.read import _resolved, _Text, _Tree
+from mnist_mlp.course.result import (
+    Change,
+    CheckResult,
+    FilledBlock,
+    Finding,
+    Modification,
+    _plural,
+)
+from mnist_mlp.errors import ConfigError
+from mnist_mlp.fileio import atomic_write
 
 __all__ = [
     "Change",

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
-from .fileio import atomic_write
+from mnist_mlp.errors import DataError
+from mnist_mlp.fileio import atomic_write
 
 __all__ = ["read_idx", "write_idx"]
 

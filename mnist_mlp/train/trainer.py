@@ -1,7 +1,7 @@
 """Train an MLP the way a user of Keras or scikit-learn expects, in NumPy.
 
 :func:`train` carves a stratified, seeded validation split from the training
-set, trains epoch by epoch, records a :class:`~mnist_mlp.history.History`, stops
+set, trains epoch by epoch, records a :class:`~mnist_mlp.train.history.History`, stops
 early on the validation loss, checkpoints after every epoch and resumes from the
 checkpoint to the same bits. The seed's rule holds throughout: "during the
 training process, any information about testing samples should never be
@@ -29,17 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import load_data
-from .augment import augment_batch
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import DTYPES, INITS, TrainConfig
-from .errors import ConfigError, DataError, DivergenceError
-from .history import History
-from .models import NUM_CLASSES, build_loss, build_model
-from .network import Network
-from .optim import make_optimizer, make_schedule
-from .solve_net import data_iterator
-from .train_data import _prepare_data, split_indices, stratified_order
+from mnist_mlp import load_data
+from mnist_mlp.data.augment import augment_batch
+from mnist_mlp.errors import ConfigError, DataError, DivergenceError
+from mnist_mlp.network import Network
+from mnist_mlp.optim import make_optimizer, make_schedule
+from mnist_mlp.solve_net import data_iterator
+from mnist_mlp.train.build import NUM_CLASSES, build_loss, build_model
+from mnist_mlp.train.checkpoint import load_checkpoint, save_checkpoint
+from mnist_mlp.train.config import DTYPES, INITS, TrainConfig
+from mnist_mlp.train.data import _prepare_data, split_indices, stratified_order
+from mnist_mlp.train.history import History
 
 __all__ = [
     "TrainConfig",
@@ -322,7 +322,7 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
     progress : bool
         Show a tqdm bar per epoch on stderr (only when stderr is a terminal).
     log : callable, optional
-        Receives one line per epoch; ``logging.getLogger("mnist_mlp.trainer").info`` by default.
+        Receives one line per epoch; ``logging.getLogger("mnist_mlp.train.trainer").info`` by default.
 
     Returns
     -------
