@@ -22,8 +22,9 @@ from mnist_mlp.activations import (
     Swish,
     stable_sigmoid,
 )
+from mnist_mlp import checks
 from mnist_mlp.base import Layer
-from mnist_mlp.optim import sgd_step
+from mnist_mlp.optim.sgd import SGD
 from mnist_mlp.utils import get_rng
 
 __all__ = [
@@ -75,26 +76,19 @@ class Linear(Layer):
     def __init__(self, name, in_num, out_num, init_std=None, *, init="he", rng=None,
                  dtype=np.float32):
         super().__init__(name, trainable=True)
-        for arg, value in (("in_num", in_num), ("out_num", out_num)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"Linear {name!r}: '{arg}' must be a positive integer; got {value!r}.")
+        in_num = checks.integer("in_num", in_num, 1)
+        out_num = checks.integer("out_num", out_num, 1)
         if init_std is None:
-            if init not in INITS:
-                raise ValueError(
-                    f"Linear {name!r}: unknown init {init!r}; choose one of {sorted(INITS)} "
-                    "or pass init_std."
-                )
-            init_std = INITS[init](in_num, out_num)
-        elif not init_std >= 0:
-            raise ValueError(f"Linear {name!r}: 'init_std' must be >= 0; got {init_std!r}.")
+            init_std = INITS[checks.choice("init", init, INITS)](in_num, out_num)
+        else:
+            init_std = checks.non_negative("init_std", init_std)
         self.in_num, self.out_num, self.init_std = int(in_num), int(out_num), float(init_std)
         self.W = (get_rng(rng).standard_normal((in_num, out_num)) * init_std).astype(dtype)
         self.b = np.zeros(out_num, dtype=dtype)
         self.grad_W = np.zeros_like(self.W)
         self.grad_b = np.zeros_like(self.b)
-        # Momentum buffers, under the seed's names.
-        self.diff_W = np.zeros_like(self.W)
-        self.diff_b = np.zeros_like(self.b)
+        # The optimiser behind the seed's update(config); the rate comes with every step.
+        self._sgd = SGD(1.0)
 
     def forward(self, input):
         if input.ndim != 2 or input.shape[1] != self.in_num:
@@ -122,11 +116,33 @@ class Linear(Layer):
         return grad_output
 
     def update(self, config):
-        lr = config["learning_rate"]
-        mm = config.get("momentum", 0.0)
-        wd = config.get("weight_decay", 0.0)
-        sgd_step(self.W, self.grad_W, self.diff_W, lr, mm, wd)
-        sgd_step(self.b, self.grad_b, self.diff_b, lr, mm, wd)
+        r"""The seed's SGD step, with the config's ``learning_rate``, ``momentum`` and
+        ``weight_decay``: :math:`v \leftarrow \mu v + g + \lambda w,\ w \leftarrow w - \eta v`.
+
+        The step is :class:`~mnist_mlp.optim.SGD`'s, the rule the trainer uses too; the
+        layer owns that optimiser, whose velocity is ``diff_W`` / ``diff_b``.
+        """
+        self._sgd.configure(config.get("momentum", 0.0), config.get("weight_decay", 0.0))
+        self._sgd.step((("W", self.W, self.grad_W), ("b", self.b, self.grad_b)),
+                       lr=config["learning_rate"])
+
+    @property
+    def diff_W(self):
+        """Momentum buffer of ``W`` (the seed's name): the velocity of the layer's SGD."""
+        return self._sgd.velocity("W", self.W)
+
+    @diff_W.setter
+    def diff_W(self, value):
+        self._sgd.set_velocity("W", value)
+
+    @property
+    def diff_b(self):
+        """Momentum buffer of ``b`` (the seed's name)."""
+        return self._sgd.velocity("b", self.b)
+
+    @diff_b.setter
+    def diff_b(self, value):
+        self._sgd.set_velocity("b", value)
 
     def params(self):
         return {"W": self.W, "b": self.b}
@@ -152,9 +168,7 @@ class Dropout(Layer):
 
     def __init__(self, name, p=0.5, rng=None):
         super().__init__(name)
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout {name!r}: the 'p' parameter must be in [0, 1); got {p!r}.")
-        self.p = float(p)
+        self.p = checks.in_unit_interval("p", p)
         self.rng = rng
 
     def forward(self, input):
