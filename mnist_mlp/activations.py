@@ -14,7 +14,7 @@ import numpy as np
 
 from mnist_mlp.base import Layer
 
-__all__ = ["Relu", "Sigmoid", "Selu", "Swish", "Gelu", "Softmax", "stable_sigmoid", "softmax"]
+__all__ = ["Relu", "Sigmoid", "Selu", "Swish", "Gelu", "Softmax", "stable_sigmoid", "softmax", "ACTIVATIONS"]
 
 
 def stable_sigmoid(x):
@@ -228,3 +228,9 @@ class Softmax(Layer):
     def backward(self, grad_output):
         y = self._saved()
         return y * (grad_output - np.sum(grad_output * y, axis=1, keepdims=True))
+
+
+# The hidden-layer activations by the name the command line, TOML files and the report
+# use. Adding one is a class above plus an entry here: configs, the CLI's choices, model
+# files and the report all read this table.
+ACTIVATIONS = {"relu": Relu, "sigmoid": Sigmoid, "selu": Selu, "swish": Swish, "gelu": Gelu}

@@ -17,6 +17,7 @@ import numpy as np
 from mnist_mlp.errors import ConfigError
 
 __all__ = [
+    "ConfigError",
     "message",
     "is_int",
     "is_real",

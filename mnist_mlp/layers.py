@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from mnist_mlp import checks
 from mnist_mlp.activations import (
     Gelu,
     Relu,
@@ -22,7 +23,6 @@ from mnist_mlp.activations import (
     Swish,
     stable_sigmoid,
 )
-from mnist_mlp import checks
 from mnist_mlp.base import Layer
 from mnist_mlp.optim.sgd import SGD
 from mnist_mlp.utils import get_rng
@@ -41,10 +41,12 @@ __all__ = [
     "INITS",
 ]
 
-# Standard deviation of the Gaussian initialisation, by scheme name.
+# Weight initialisation schemes by name: the standard deviation of the Gaussian that
+# draws W, from the fans and the seed's explicit init_std ("gaussian" uses it as is).
 INITS = {
-    "he": lambda fan_in, fan_out: math.sqrt(2.0 / fan_in),
-    "xavier": lambda fan_in, fan_out: math.sqrt(2.0 / (fan_in + fan_out)),
+    "gaussian": lambda fan_in, fan_out, init_std: init_std,
+    "he": lambda fan_in, fan_out, init_std: math.sqrt(2.0 / fan_in),
+    "xavier": lambda fan_in, fan_out, init_std: math.sqrt(2.0 / (fan_in + fan_out)),
 }
 
 
@@ -58,9 +60,10 @@ class Linear(Layer):
         Input and output widths; ``W`` has shape (in_num, out_num), ``b`` (out_num,).
     init_std : float, optional
         Standard deviation of the Gaussian initialisation of ``W`` (the seed's
-        argument). Leave it None to use ``init`` instead.
-    init : {"he", "xavier"}, optional
-        Scheme used when ``init_std`` is None (default "he": std sqrt(2 / in_num)).
+        argument); given alone, it means ``init="gaussian"``.
+    init : {"gaussian", "he", "xavier"}, optional
+        A key of :data:`INITS`; default "gaussian" when ``init_std`` is given, else "he"
+        (std sqrt(2 / in_num)).
     rng : numpy.random.Generator, optional
         Source of the initial weights; the package generator when None.
     dtype : numpy dtype
@@ -73,15 +76,17 @@ class Linear(Layer):
     :math:`\partial L/\partial x = G W^T`.
     """
 
-    def __init__(self, name, in_num, out_num, init_std=None, *, init="he", rng=None,
+    def __init__(self, name, in_num, out_num, init_std=None, *, init=None, rng=None,
                  dtype=np.float32):
         super().__init__(name, trainable=True)
         in_num = checks.integer("in_num", in_num, 1)
         out_num = checks.integer("out_num", out_num, 1)
-        if init_std is None:
-            init_std = INITS[checks.choice("init", init, INITS)](in_num, out_num)
-        else:
+        init = checks.choice("init", init or ("he" if init_std is None else "gaussian"), INITS)
+        if init == "gaussian":
+            if init_std is None:
+                raise checks.ConfigError("init='gaussian' needs init_std, the standard deviation.")
             init_std = checks.non_negative("init_std", init_std)
+        init_std = INITS[init](in_num, out_num, init_std)
         self.in_num, self.out_num, self.init_std = int(in_num), int(out_num), float(init_std)
         self.W = (get_rng(rng).standard_normal((in_num, out_num)) * init_std).astype(dtype)
         self.b = np.zeros(out_num, dtype=dtype)

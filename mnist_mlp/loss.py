@@ -8,8 +8,11 @@ Losses on logits go through log-sum-exp and never take ``log`` of a softmax.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from mnist_mlp import checks
 from mnist_mlp.activations import _row_max, _row_sum, softmax
 
 __all__ = [
@@ -21,6 +24,8 @@ __all__ = [
     "HingeLoss",
     "FocalLoss",
     "log_softmax",
+    "LossEntry",
+    "LOSSES",
 ]
 
 
@@ -154,9 +159,7 @@ class HingeLoss(Loss):
 
     def __init__(self, name="loss", margin=5.0):
         super().__init__(name)
-        if not margin > 0:
-            raise ValueError(f"HingeLoss {name!r}: the 'margin' parameter must be > 0; got {margin!r}.")
-        self.margin = float(margin)
+        self.margin = checks.positive("margin", margin)
 
     def _margins(self, input, target):
         correct = np.sum(input * target, axis=1, keepdims=True)
@@ -209,19 +212,17 @@ class FocalLoss(Loss):
 
     def __init__(self, name="loss", alpha=None, gamma=2.0):
         super().__init__(name)
-        if not gamma >= 0:
-            raise ValueError(f"FocalLoss {name!r}: the 'gamma' parameter must be >= 0; got {gamma!r}.")
-        self.gamma = float(gamma)
+        self.gamma = checks.non_negative("gamma", gamma)
         self.alpha = None if alpha is None else np.asarray(alpha, dtype=np.float64)
-        if self.alpha is not None and (self.alpha.ndim != 1 or np.any(self.alpha < 0)):
-            raise ValueError(
-                f"FocalLoss {name!r}: 'alpha' must be a 1-D sequence of non-negative "
-                f"per-class weights; got {alpha!r}."
-            )
+        if self.alpha is not None and (self.alpha.ndim > 1 or not np.all(np.isfinite(self.alpha))
+                                       or np.any(self.alpha < 0)):
+            raise checks.ConfigError(checks.message(
+                "alpha", "a number >= 0 (one weight for every class) or a 1-D sequence of "
+                "per-class weights >= 0", alpha))
 
     def _terms(self, input, target):
         """Per-sample alpha_t, log p and 1 - p, each shape (batch, 1)."""
-        if self.alpha is not None and self.alpha.shape[0] != input.shape[1]:
+        if self.alpha is not None and self.alpha.ndim == 1 and self.alpha.shape[0] != input.shape[1]:
             raise ValueError(
                 f"{self!r}: 'alpha' has {self.alpha.shape[0]} weights but the input has "
                 f"{input.shape[1]} classes."
@@ -230,6 +231,8 @@ class FocalLoss(Loss):
         one_minus_p = -np.expm1(log_p)
         if self.alpha is None:
             alpha_t = np.ones_like(log_p)
+        elif self.alpha.ndim == 0:
+            alpha_t = np.full_like(log_p, self.alpha)
         else:
             alpha_t = (target @ self.alpha.astype(input.dtype))[:, None]
         return alpha_t, log_p, one_minus_p
@@ -255,3 +258,37 @@ class FocalLoss(Loss):
     def extra_repr(self):
         alpha = None if self.alpha is None else self.alpha.tolist()
         return f"alpha={alpha}, gamma={self.gamma:g}"
+
+
+@dataclass(frozen=True)
+class LossEntry:
+    """How a registered loss is built from a training configuration.
+
+    Attributes
+    ----------
+    cls : type
+        The loss class, called as ``cls(name, **hyperparameters)``.
+    hyperparameters : tuple of str
+        The configuration keys passed to it (e.g. ``("margin",)``).
+    softmax_output : bool
+        The loss reads probabilities, so the network ends in a ``Softmax`` layer.
+    """
+
+    cls: type
+    hyperparameters: tuple = ()
+    softmax_output: bool = False
+
+    def make(self, name, settings):
+        """The loss object, reading its hyperparameters from ``settings`` (attributes)."""
+        return self.cls(name, **{key: getattr(settings, key) for key in self.hyperparameters})
+
+
+# Every loss by the name the command line, TOML files and model files use.
+LOSSES = {
+    "mse": LossEntry(MSELoss),
+    "softmax_ce": LossEntry(SoftmaxCrossEntropyLoss),
+    "ce": LossEntry(CrossEntropyLoss, softmax_output=True),
+    "hinge": LossEntry(HingeLoss, ("margin",)),
+    "softmax_hinge": LossEntry(HingeLoss, ("margin",), softmax_output=True),
+    "focal": LossEntry(FocalLoss, ("alpha", "gamma")),
+}

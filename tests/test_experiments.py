@@ -20,7 +20,7 @@ from mnist_mlp.study.runner import blas_threads, run_suite
 from mnist_mlp.study.spec import load_suite, parse_suite
 from mnist_mlp.study.stability import stability_table
 from mnist_mlp.study.store import Store, run_key
-from mnist_mlp.train.trainer import TrainConfig
+from mnist_mlp.train.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from mnist_mlp.errors import ConfigError
 from mnist_mlp.layers import Dropout, Gelu, Linear, Relu, Selu, Sigmoid, Softmax, Swish
 from mnist_mlp.loss import (
     CrossEntropyLoss,
@@ -155,7 +156,7 @@ def test_linear_rejects_bad_sizes(arg, value):
 
 
 def test_linear_rejects_unknown_init_listing_choices():
-    with pytest.raises(ValueError, match=r"Unknown init 'glorot'; choose one of: he, xavier"):
+    with pytest.raises(ValueError, match=r"Unknown init 'glorot'; choose one of: gaussian, he, xavier"):
         Linear("fc", 4, 3, init="glorot")
 
 
@@ -172,10 +173,12 @@ def test_losses_reject_mismatched_or_non_onehot_targets(make_loss):
 def test_hyperparameters_are_checked_when_built():
     with pytest.raises(ValueError, match=r"'p' parameter must be in \[0, 1\); got 1.5"):
         Dropout("d", p=1.5)
-    with pytest.raises(ValueError, match="'margin' parameter must be > 0"):
+    with pytest.raises(ConfigError, match="'margin' parameter must be a finite number > 0; got 0"):
         HingeLoss("h", margin=0)
-    with pytest.raises(ValueError, match="'gamma' parameter must be >= 0"):
+    with pytest.raises(ConfigError, match="'gamma' parameter must be a finite number >= 0; got -1"):
         FocalLoss("f", gamma=-1)
+    with pytest.raises(ConfigError, match="'alpha' parameter must be a number >= 0"):
+        FocalLoss("f", alpha=[0.5, -1.0])
 
 
 def test_dropout_is_inverted_and_off_in_evaluation():

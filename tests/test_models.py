@@ -5,10 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from mnist_mlp.activations import Softmax
+from mnist_mlp.activations import ACTIVATIONS, Softmax
 from mnist_mlp.layers import Dropout, Linear
 from mnist_mlp.load_data import normalize_images, pixel_stats
 from mnist_mlp.loss import (
+    LOSSES,
     CrossEntropyLoss,
     FocalLoss,
     HingeLoss,
@@ -17,8 +18,6 @@ from mnist_mlp.loss import (
 )
 from mnist_mlp.network import Network
 from mnist_mlp.train.build import (
-    ACTIVATIONS,
-    LOSSES,
     build_loss,
     build_model,
     loss_from_metadata,
@@ -26,7 +25,7 @@ from mnist_mlp.train.build import (
     normalize_like,
     predict_proba,
 )
-from mnist_mlp.train.trainer import TrainConfig
+from mnist_mlp.train.config import TrainConfig
 
 
 def _linears(model):
@@ -71,7 +70,12 @@ def test_losses_and_softmax_output(loss, cls, softmax_last):
 def test_loss_hyperparameters_reach_the_loss():
     assert build_loss(TrainConfig(loss="hinge", margin=0.5)).margin == 0.5
     focal = build_loss(TrainConfig(loss="focal", gamma=0.5, alpha=0.25))
-    assert focal.gamma == 0.5 and np.array_equal(focal.alpha, np.full(10, 0.25))
+    assert focal.gamma == 0.5
+    # A scalar alpha weighs every class the same: a quarter of the unweighted loss.
+    logits = np.random.default_rng(0).standard_normal((6, 10))
+    target = np.eye(10)[[0, 3, 9, 1, 1, 5]]
+    unweighted = build_loss(TrainConfig(loss="focal", gamma=0.5))
+    assert focal.forward(logits, target) == pytest.approx(0.25 * unweighted.forward(logits, target))
 
 
 @pytest.mark.parametrize("init, width, expected_std", [

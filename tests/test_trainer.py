@@ -12,20 +12,20 @@ import numpy as np
 import pytest
 
 from mnist_mlp.errors import ConfigError, DataError, DivergenceError
+from mnist_mlp.fileio import atomic_write
 from mnist_mlp.layers import Linear
 from mnist_mlp.loss import SoftmaxCrossEntropyLoss
 from mnist_mlp.network import Network
 from mnist_mlp.report.plots import plot_history
 from mnist_mlp.train import trainer
-from mnist_mlp.train.history import RECORD_KEYS, History, atomic_write
+from mnist_mlp.train.config import TrainConfig
+from mnist_mlp.train.data import split_indices, stratified_order
+from mnist_mlp.train.history import RECORD_KEYS, History
 from mnist_mlp.train.trainer import (
     CHECKPOINT_FILE,
     HISTORY_FILE,
     MODEL_FILE,
-    TrainConfig,
     evaluate,
-    split_indices,
-    stratified_order,
     train,
 )
 

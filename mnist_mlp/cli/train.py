@@ -1,6 +1,6 @@
 """``mnist-mlp train``: train an MLP from flags or a TOML file, write its run directory.
 
-Flags name the keys of :class:`~mnist_mlp.train.trainer.TrainConfig`; values are parsed
+Flags name the keys of :class:`~mnist_mlp.train.config.TrainConfig`; values are parsed
 and checked here and in ``TrainConfig`` before any data is touched, so a typo
 costs one line of error and no training time. The run directory receives
 ``history.json``, ``model.npz``, ``checkpoint.npz`` and ``curves.png``.
@@ -15,18 +15,14 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from mnist_mlp.activations import ACTIVATIONS
 from mnist_mlp.errors import ConfigError, DataError
+from mnist_mlp.layers import INITS
 from mnist_mlp.load_data import DATASET_NAMES, NORMALIZATIONS
+from mnist_mlp.loss import LOSSES
 from mnist_mlp.optim import OPTIMIZERS, SCHEDULES
-from mnist_mlp.train.build import ACTIVATIONS, LOSSES
-from mnist_mlp.train.trainer import (
-    CHECKPOINT_FILE,
-    HISTORY_FILE,
-    INITS,
-    MODEL_FILE,
-    TrainConfig,
-    train,
-)
+from mnist_mlp.train.config import TrainConfig
+from mnist_mlp.train.trainer import CHECKPOINT_FILE, HISTORY_FILE, MODEL_FILE, train
 
 __all__ = ["register", "config_from_args", "read_toml", "CURVES_FILE"]
 

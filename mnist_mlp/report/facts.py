@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnist_mlp.loss import LOSSES
+
 __all__ = ["VAL_TARGET", "DASH", "pct", "num", "secs", "architecture", "first_epoch_reaching",
            "group_comparison", "stability_summary", "confusion_facts"]
 
 VAL_TARGET = 0.97  # the validation accuracy whose first epoch the tables report
 DASH = "—"
-_SOFTMAX_LAYER_LOSSES = ("ce", "softmax_hinge")
 
 
 def pct(value):
@@ -40,7 +41,7 @@ def architecture(config):
     extras = [config["activation"]]
     if config["dropout"]:
         extras.append(f"dropout {config['dropout']:g}")
-    if config["loss"] in _SOFTMAX_LAYER_LOSSES:
+    if config["loss"] in LOSSES and LOSSES[config["loss"]].softmax_output:
         extras.append("Softmax layer")
     return f"{sizes} ({', '.join(extras)})"
 

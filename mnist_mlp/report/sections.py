@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mnist_mlp.loss import LOSSES
 from mnist_mlp.report.document import Bullets, Heading, Image, Note, Para, Table, anchor
 from mnist_mlp.report.facts import (
     DASH,
@@ -27,9 +28,6 @@ from mnist_mlp.report.facts import (
 )
 
 __all__ = ["ReportData", "BestModel", "build_document", "VAL_TARGET", "first_epoch_reaching"]
-
-_HINGE_LOSSES = ("hinge", "softmax_hinge")
-
 
 @dataclass
 class BestModel:
@@ -70,14 +68,19 @@ def _value(key, value):
     return DASH if value is None else str(value)
 
 
+def _loss_hyperparameters(config):
+    entry = LOSSES.get(config["loss"])
+    return entry.hyperparameters if entry else ()
+
+
 def _setting_text(config, keys):
     """What distinguishes a run within its group, e.g. ``hinge, margin 5`` or ``dropout 0.5``."""
     parts = []
     for key in keys:
         value = config[key]
-        if key == "margin" and config["loss"] not in _HINGE_LOSSES:
-            continue
-        if key in ("gamma", "alpha") and (config["loss"] != "focal" or value is None):
+        # A loss hyperparameter only means something for the losses that take it.
+        if key in ("margin", "alpha", "gamma") and (
+                key not in _loss_hyperparameters(config) or value is None):
             continue
         if key == "patience" and not config.get("early_stopping"):
             continue

@@ -33,7 +33,8 @@ from pathlib import Path
 from mnist_mlp.errors import ConfigError, DataError
 from mnist_mlp.load_data import ensure_dataset, load_dataset
 from mnist_mlp.study.store import DETERMINISTIC_ERRORS, RunResult, Store, run_key
-from mnist_mlp.train.trainer import CHECKPOINT_FILE, TrainConfig, train
+from mnist_mlp.train.config import TrainConfig
+from mnist_mlp.train.trainer import CHECKPOINT_FILE, train
 
 __all__ = ["SuiteOutcome", "run_suite", "execute_run", "blas_threads", "run_blas_threads",
            "BLAS_THREAD_VARIABLES"]

@@ -4,7 +4,7 @@ The file has five tables (see the repository's ``experiments.toml`` for a full
 example):
 
 ``[defaults]``
-    :class:`~mnist_mlp.train.trainer.TrainConfig` settings every run starts from.
+    :class:`~mnist_mlp.train.config.TrainConfig` settings every run starts from.
 ``[runs.NAME]``
     One training run: the settings it changes, optionally ``extends = "OTHER"``
     to start from another run's settings instead of the defaults.
@@ -35,9 +35,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mnist_mlp.activations import ACTIVATIONS
 from mnist_mlp.errors import ConfigError
-from mnist_mlp.train.build import ACTIVATIONS, LOSSES
-from mnist_mlp.train.trainer import TrainConfig
+from mnist_mlp.loss import LOSSES
+from mnist_mlp.train.config import TrainConfig
 
 try:  # Python 3.11+
     import tomllib

@@ -9,7 +9,7 @@ Layout under the output directory::
     runs/<name>-<key>/train.log      one line per epoch
     runs/<name>-<key>/checkpoint.npz while the run is unfinished (for resuming)
 
-``key`` hashes the run's :class:`~mnist_mlp.train.trainer.TrainConfig` (without the
+``key`` hashes the run's :class:`~mnist_mlp.train.config.TrainConfig` (without the
 machine-specific ``data_dir``) and :data:`STORE_VERSION`: change a setting and
 the run gets a new directory and trains again; leave it and the finished result
 is reused. ``result.json`` is written atomically and only once the run has ended,

@@ -1,7 +1,7 @@
-"""Build the network and loss a :class:`~mnist_mlp.train.trainer.TrainConfig` describes.
+"""Build the network and loss a :class:`~mnist_mlp.train.config.TrainConfig` describes.
 
-Names resolve through explicit tables (:data:`ACTIVATIONS`, :data:`LOSSES`), so
-an unknown name can list the valid ones. The model file remembers how its inputs
+Names resolve through the registries :data:`mnist_mlp.activations.ACTIVATIONS` and
+:data:`mnist_mlp.loss.LOSSES`. The model file remembers how its inputs
 were normalised (:func:`normalization_metadata`), so ``evaluate`` and ``predict``
 feed it data scaled exactly as in training (:func:`normalize_like`).
 """
@@ -12,23 +12,14 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from mnist_mlp.activations import Gelu, Relu, Selu, Sigmoid, Softmax, Swish, softmax
+from mnist_mlp.activations import ACTIVATIONS, Softmax, softmax
 from mnist_mlp.errors import DataError
 from mnist_mlp.layers import Dropout, Linear
 from mnist_mlp.load_data import DEFAULT_NORMALIZE, normalize_images
-from mnist_mlp.loss import (
-    CrossEntropyLoss,
-    FocalLoss,
-    HingeLoss,
-    MSELoss,
-    SoftmaxCrossEntropyLoss,
-)
+from mnist_mlp.loss import LOSSES
 from mnist_mlp.network import Network
 
 __all__ = [
-    "ACTIVATIONS",
-    "LOSSES",
-    "SOFTMAX_OUTPUT_LOSSES",
     "INPUT_SIZE",
     "NUM_CLASSES",
     "build_model",
@@ -41,31 +32,6 @@ __all__ = [
 
 INPUT_SIZE = 784  # 28 x 28 pixels, flattened
 NUM_CLASSES = 10
-
-ACTIVATIONS = {"relu": Relu, "sigmoid": Sigmoid, "selu": Selu, "swish": Swish, "gelu": Gelu}
-
-# Loss name -> factory(config). The factories read only the hyperparameters
-# their loss has, so e.g. `margin` is ignored by "mse".
-LOSSES = {
-    "mse": lambda config: MSELoss("mse"),
-    "softmax_ce": lambda config: SoftmaxCrossEntropyLoss("softmax_ce"),
-    "ce": lambda config: CrossEntropyLoss("ce"),
-    "hinge": lambda config: HingeLoss("hinge", margin=config.margin),
-    "softmax_hinge": lambda config: HingeLoss("softmax_hinge", margin=config.margin),
-    "focal": lambda config: FocalLoss("focal", alpha=_focal_alpha(config.alpha), gamma=config.gamma),
-}
-
-# Losses that read probabilities: the network ends in a Softmax layer for them.
-SOFTMAX_OUTPUT_LOSSES = frozenset({"ce", "softmax_hinge"})
-
-
-def _focal_alpha(alpha):
-    """A scalar alpha weighs every class the same; a sequence gives one weight per class."""
-    if alpha is None:
-        return None
-    if np.ndim(alpha) == 0:
-        return [float(alpha)] * NUM_CLASSES
-    return [float(a) for a in alpha]
 
 
 def build_model(config, rng, *, dropout_rng=None):
@@ -88,7 +54,7 @@ def build_model(config, rng, *, dropout_rng=None):
     dtype = np.dtype(config.dtype)
     # init="gaussian" is the seed's N(0, init_std^2); he / xavier derive the std from the fan.
     init_std = config.init_std if config.init == "gaussian" else None
-    init = "he" if config.init == "gaussian" else config.init
+    init = config.init
     model = Network()
     sizes = (INPUT_SIZE, *config.hidden)
     for index in range(len(config.hidden)):
@@ -100,14 +66,14 @@ def build_model(config, rng, *, dropout_rng=None):
                               rng=rng if dropout_rng is None else dropout_rng))
     model.add(Linear(f"fc{len(sizes)}", sizes[-1], NUM_CLASSES, init_std, init=init, rng=rng,
                      dtype=dtype))
-    if config.loss in SOFTMAX_OUTPUT_LOSSES:
+    if LOSSES[config.loss].softmax_output:
         model.add(Softmax("softmax"))
     return model
 
 
 def build_loss(config):
     """The loss object of ``config.loss``, with its ``margin`` / ``alpha`` / ``gamma``."""
-    return LOSSES[config.loss](config)
+    return LOSSES[config.loss].make(config.loss, config)
 
 
 def predict_proba(model, x, batch_size=1000):
@@ -171,4 +137,4 @@ def loss_from_metadata(meta):
     # Only the loss's own hyperparameters matter; defaults as in TrainConfig.
     spec = SimpleNamespace(margin=config.get("margin", 5.0), gamma=config.get("gamma", 2.0),
                            alpha=config.get("alpha"))
-    return LOSSES[name](spec)
+    return LOSSES[name].make(name, spec)

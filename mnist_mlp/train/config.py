@@ -20,13 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnist_mlp import load_data
+from mnist_mlp.activations import ACTIVATIONS
 from mnist_mlp.errors import ConfigError
+from mnist_mlp.layers import INITS
+from mnist_mlp.loss import LOSSES
 from mnist_mlp.optim import OPTIMIZERS, SCHEDULES
-from mnist_mlp.train.build import ACTIVATIONS, LOSSES, NUM_CLASSES
+from mnist_mlp.train.build import NUM_CLASSES
 
-__all__ = ["TrainConfig", "INITS", "DTYPES"]
+__all__ = ["TrainConfig", "DTYPES"]
 
-INITS = ("gaussian", "he", "xavier")
 DTYPES = ("float32", "float64")
 
 
@@ -139,9 +141,9 @@ class TrainConfig:
     hidden : tuple of int
         Hidden layer widths; also accepts ``"256,128"`` or a list.
     activation : str
-        A key of :data:`mnist_mlp.train.build.ACTIVATIONS`.
+        A key of :data:`mnist_mlp.activations.ACTIVATIONS`.
     loss : str
-        A key of :data:`mnist_mlp.train.build.LOSSES`.
+        A key of :data:`mnist_mlp.loss.LOSSES`.
     margin : float > 0
         Hinge margin :math:`\\Delta` (the seed: 5 on raw outputs, 0.5 after a softmax).
     gamma : float >= 0

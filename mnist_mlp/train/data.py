@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnist_mlp import load_data
+from mnist_mlp.checks import message as _message
 from mnist_mlp.errors import ConfigError, DataError
 from mnist_mlp.train.build import INPUT_SIZE, NUM_CLASSES, normalization_metadata
-from mnist_mlp.train.config import _message
 
-__all__ = ["stratified_order", "split_indices"]
+__all__ = ["stratified_order", "split_indices", "prepare_data"]
 
 
 @dataclass
@@ -111,7 +111,7 @@ def _load(config):
     return data, normalization_metadata(method, stats)
 
 
-def _prepare_data(config, data, streams):
+def prepare_data(config, data, streams):
     """Split (and subset) the data; every size is checked before any training."""
     if data is None:
         data, norm_meta = _load(config)

@@ -12,9 +12,9 @@ import math
 import os
 
 from mnist_mlp.errors import DataError
-from mnist_mlp.fileio import atomic_write  # re-exported: it was defined here
+from mnist_mlp.fileio import atomic_write
 
-__all__ = ["History", "RECORD_KEYS", "atomic_write"]
+__all__ = ["History", "RECORD_KEYS"]
 
 # Keys of one epoch record. Loss and accuracy are means over samples; accuracy is
 # a fraction in [0, 1]. "val_*" are None when there is no validation split.

@@ -37,22 +37,15 @@ from mnist_mlp.optim import make_optimizer, make_schedule
 from mnist_mlp.solve_net import data_iterator
 from mnist_mlp.train.build import NUM_CLASSES, build_loss, build_model
 from mnist_mlp.train.checkpoint import load_checkpoint, save_checkpoint
-from mnist_mlp.train.config import DTYPES, INITS, TrainConfig
-from mnist_mlp.train.data import _prepare_data, split_indices, stratified_order
+from mnist_mlp.train.data import prepare_data
 from mnist_mlp.train.history import History
 
 __all__ = [
-    "TrainConfig",
-    "History",
-    "INITS",
-    "DTYPES",
     "MODEL_FILE",
     "HISTORY_FILE",
     "CHECKPOINT_FILE",
     "train",
     "evaluate",
-    "stratified_order",
-    "split_indices",
 ]
 
 MODEL_FILE = "model.npz"
@@ -342,7 +335,7 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
     config.validate()
     log = log or _logger.info
     streams = _streams(config.seed)
-    data, norm_meta = _prepare_data(config, data, streams)
+    data, norm_meta = prepare_data(config, data, streams)
     schedule = make_schedule(config.schedule, config.learning_rate, config.epochs,
                              warmup_epochs=config.warmup_epochs)
     run = _Run(model=build_model(config, streams["init"], dropout_rng=streams["train"]),
