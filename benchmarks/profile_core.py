@@ -49,7 +49,7 @@ def build(sizes, rng):
     return net
 
 
-METHODS = ("forward", "backward", "backward_params", "_backward_inplace", "update")
+METHODS = ("forward", "backward", "backward_params", "update")
 
 
 def instrument(net, clock):

@@ -87,6 +87,9 @@ class Relu(Layer):
     only when the batch shape changes) and multiplies the gradient by it.
     """
 
+    backward_returns_new_array = True
+    backward_accepts_out = True
+
     def __init__(self, name="relu"):
         super().__init__(name)
         self._mask = None
@@ -97,17 +100,14 @@ class Relu(Layer):
         self._saved_for_backward(output)
         return output
 
-    def backward(self, grad_output):
-        return np.multiply(grad_output, self._positive())
+    def backward(self, grad_output, out=None):
+        """``grad_output`` masked by :math:`u > 0`.
 
-    def _backward_inplace(self, grad_output):
-        """``backward`` that overwrites ``grad_output`` with the result.
-
-        Only for callers that own ``grad_output`` (``Network.backward`` passes the
-        fresh array the layer above returned): saves a full-size allocation and a
-        pass over memory per batch.
+        ``out=grad_output`` overwrites the incoming gradient instead of allocating one:
+        ``Network.backward`` does so when it owns that array (the fresh one the layer
+        above returned), which saves an allocation and a pass over memory per batch.
         """
-        return np.multiply(grad_output, self._positive(), out=grad_output)
+        return np.multiply(grad_output, self._positive(), out=out)
 
     def _positive(self):
         """The boolean mask :math:`y > 0`, in the reused buffer."""

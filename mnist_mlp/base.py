@@ -16,6 +16,14 @@ class Layer:
         Whether ``update`` changes parameters.
     """
 
+    # The backward protocol ``Network.backward`` relies on to avoid copies (a subclass
+    # that overrides ``backward`` sets both again to what its own code does):
+    # ``backward(grad)`` returns a new array that nobody else references, which the
+    # layer below may therefore overwrite...
+    backward_returns_new_array = False
+    # ...and ``backward(grad, out=grad)`` writes the input gradient over ``grad``.
+    backward_accepts_out = False
+
     def __init__(self, name, trainable=False):
         self.name = name
         self.trainable = trainable
@@ -26,7 +34,15 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
 
     def backward(self, grad_output):
+        """d(loss)/d(input) from d(loss)/d(output); parameter gradients as a side effect."""
         raise NotImplementedError(f"{type(self).__name__} does not define backward")
+
+    def backward_params(self, grad_output):
+        """Only the parameter gradients (the network's first layer needs no input gradient).
+
+        This default runs the whole ``backward``; ``Linear`` skips its ``grad @ W.T``.
+        """
+        self.backward(grad_output)
 
     def update(self, config):
         """Layers without parameters have nothing to update."""

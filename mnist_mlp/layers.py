@@ -108,6 +108,8 @@ class Linear(Layer):
         output += self.b
         return output
 
+    backward_returns_new_array = True  # grad_output @ W.T
+
     def backward(self, grad_output):
         grad_output = self.backward_params(grad_output)
         return grad_output @ self.W.T

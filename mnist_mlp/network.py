@@ -14,24 +14,21 @@ import zipfile
 
 import numpy as np
 
-from mnist_mlp import layers as _layers
+from mnist_mlp.activations import ACTIVATIONS
+from mnist_mlp.layers import Dropout, Linear, Softmax
 from mnist_mlp.errors import DataError
 from mnist_mlp.fileio import atomic_write
 
-__all__ = ["Network", "LAYER_TYPES", "write_archive", "read_archive"]
+__all__ = ["Network", "layer_types", "write_archive", "read_archive"]
 
-# Layer classes a model file may name, by class name.
-LAYER_TYPES = {
-    cls.__name__: cls
-    for cls in (_layers.Linear, _layers.Relu, _layers.Sigmoid, _layers.Selu, _layers.Swish,
-                _layers.Gelu, _layers.Softmax, _layers.Dropout)
-}
 _FORMAT_VERSION = 1
 
-# ``backward`` methods known to return a new array that nobody else references
-# (``Linear``: ``grad @ W.T``; ``Relu``: ``grad * mask``). Keyed by the function, not
-# the class, so a subclass that overrides ``backward`` is not trusted by accident.
-_FRESH_GRADIENT = frozenset({_layers.Linear.backward, _layers.Relu.backward})
+
+def layer_types():
+    """Layer classes a model file may name, by class name: every registered activation
+    (read when called, so one added to ``ACTIVATIONS`` saves and loads too), plus
+    ``Linear``, ``Softmax`` and ``Dropout``."""
+    return {cls.__name__: cls for cls in (Linear, Softmax, Dropout, *ACTIVATIONS.values())}
 
 
 class Network:
@@ -59,28 +56,29 @@ class Network:
     def backward(self, grad_output, input_grad=False):
         """Back-propagate ``grad_output``; return d(loss)/d(input) if ``input_grad``.
 
-        By default the first ``Linear`` layer computes only its parameter gradients:
-        the gradient with respect to the data is never used in training and costs
-        one matrix product per batch.
+        By default the first layer computes only its parameter gradients
+        (``backward_params``): the gradient with respect to the data is never used in
+        training, and for ``Linear`` it costs one matrix product per batch.
 
-        ``grad_output`` itself is never modified. The gradients passed between
-        layers are different: a ``Linear`` layer's input gradient is a new array
-        that only this loop holds, so a layer that can overwrite its incoming
-        gradient (``_backward_inplace``, e.g. ``Relu``) is allowed to, which saves
-        an allocation and a pass over memory per layer and batch.
+        ``grad_output`` itself is never modified. The gradients passed between layers
+        are different: when a layer's ``backward`` returns a new array
+        (``backward_returns_new_array``, e.g. ``Linear``'s ``grad @ W.T``), only this
+        loop holds it, so the layer below may write its result over it
+        (``backward(grad, out=grad)`` for layers with ``backward_accepts_out``, e.g.
+        ``Relu``), which saves an allocation and a pass over memory per layer and batch.
         """
         grad = grad_output
         owned = False  # may the next layer overwrite `grad`? Never the caller's array.
         for index in range(self.num_layers - 1, -1, -1):
             layer = self.layer_list[index]
-            if index == 0 and not input_grad and isinstance(layer, _layers.Linear):
+            if index == 0 and not input_grad:
                 layer.backward_params(grad)
                 return None
-            if owned and hasattr(layer, "_backward_inplace"):
-                grad = layer._backward_inplace(grad)  # still ours: the same array
+            if owned and layer.backward_accepts_out:
+                grad = layer.backward(grad, out=grad)  # still ours: the same array
             else:
                 grad = layer.backward(grad)
-                owned = type(layer).backward in _FRESH_GRADIENT
+                owned = layer.backward_returns_new_array
         return grad
 
     def update(self, config):
@@ -131,11 +129,11 @@ class Network:
 
     def architecture(self):
         """A JSON-serialisable description from which ``from_architecture`` rebuilds the net."""
-        specs = []
+        specs, known = [], layer_types()
         for layer in self.layer_list:
             kind = type(layer).__name__
-            if kind not in LAYER_TYPES:
-                raise ValueError(f"cannot save layer {layer!r}: {kind} is not one of {sorted(LAYER_TYPES)}")
+            if kind not in known:
+                raise ValueError(f"cannot save layer {layer!r}: {kind} is not one of {sorted(known)}")
             specs.append({"type": kind, "name": layer.name, "config": _layer_config(layer)})
         return specs
 
@@ -143,14 +141,15 @@ class Network:
     def from_architecture(cls, specs, dtype=np.float32):
         net = cls()
         throwaway = np.random.default_rng(0)  # weights are overwritten; keep the package rng untouched
+        known = layer_types()
         for spec in specs:
             kind = spec.get("type")
-            if kind not in LAYER_TYPES:
-                raise DataError(f"unknown layer type {kind!r} in model file; known: {sorted(LAYER_TYPES)}")
+            if kind not in known:
+                raise DataError(f"unknown layer type {kind!r} in model file; known: {sorted(known)}")
             config = dict(spec.get("config", {}))
             if kind == "Linear":
                 config.update(rng=throwaway, dtype=dtype)
-            net.add(LAYER_TYPES[kind](spec["name"], **config))
+            net.add(known[kind](spec["name"], **config))
         return net
 
     def save(self, path, metadata=None):
@@ -177,9 +176,9 @@ class Network:
 
 
 def _layer_config(layer):
-    if isinstance(layer, _layers.Linear):
+    if isinstance(layer, Linear):
         return {"in_num": layer.in_num, "out_num": layer.out_num, "init_std": layer.init_std}
-    if isinstance(layer, _layers.Dropout):
+    if isinstance(layer, Dropout):
         return {"p": layer.p}
     return {}
 

@@ -190,3 +190,45 @@ def test_first_layer_skips_input_gradient_but_fills_parameter_gradients():
     net.forward(x)
     net.backward(weights, input_grad=True)
     np.testing.assert_array_equal(net.layer_list[0].grad_W, grad_W_default)
+
+
+def test_whole_network_gradients_through_the_in_place_backward_path():
+    """Every activation, Dropout and ReLU in both places Network.backward treats apart:
+    right after a Linear (whose fresh input gradient ReLU overwrites, ``out=grad``) and
+    after Dropout (whose gradient it must not overwrite). The dropout mask is held fixed
+    by re-seeding its generator before every forward pass."""
+    rng = np.random.default_rng(8)
+
+    def linear(name, n_in, n_out):
+        return Linear(name, n_in, n_out, 0.6, rng=rng, dtype=np.float64)
+
+    net = Network()
+    for layer in (linear("fc1", 6, 9), Dropout("d", 0.3), Relu("r1"), linear("fc2", 9, 8),
+                  Relu("r2"), linear("fc3", 8, 8), Sigmoid("s"), linear("fc4", 8, 8), Selu("se"),
+                  linear("fc5", 8, 7), Swish("sw"), linear("fc6", 7, 7), Gelu("g"),
+                  linear("fc7", 7, 4)):
+        net.add(layer)
+    dropout = next(layer for layer in net.layer_list if isinstance(layer, Dropout))
+    loss = SoftmaxCrossEntropyLoss("loss")
+    x = rng.standard_normal((5, 6))
+    target = onehot_encoding(np.array([0, 3, 1, 2, 3]), 4, dtype=np.float64)
+
+    def value():
+        dropout.rng = np.random.default_rng(11)
+        return loss.forward(net.forward(x), target)
+
+    numeric = {key: numerical_gradient(value, param) for key, param, _ in net.named_params()}
+    numeric_x = numerical_gradient(value, x)
+    grad_out = loss.backward(_last_output(net, x, dropout), target)
+    kept = grad_out.copy()
+    net.backward(grad_out)  # the training path: no input gradient, in-place ReLU
+    assert np.array_equal(grad_out, kept), "the caller's gradient must never be overwritten"
+    for key, _, grad in net.named_params():
+        assert relative_error(grad, numeric[key]) <= TOLERANCE, key
+    grad_x = net.backward(loss.backward(_last_output(net, x, dropout), target), input_grad=True)
+    assert relative_error(grad_x, numeric_x) <= TOLERANCE
+
+
+def _last_output(net, x, dropout):
+    dropout.rng = np.random.default_rng(11)
+    return net.forward(x)
