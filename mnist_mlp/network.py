@@ -15,9 +15,9 @@ import zipfile
 import numpy as np
 
 from mnist_mlp.activations import ACTIVATIONS
-from mnist_mlp.layers import Dropout, Linear, Softmax
 from mnist_mlp.errors import DataError
 from mnist_mlp.fileio import atomic_write
+from mnist_mlp.layers import Dropout, Linear, Softmax
 
 __all__ = ["Network", "layer_types", "write_archive", "read_archive"]
 

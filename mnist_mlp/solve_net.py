@@ -1,12 +1,18 @@
-"""The seed's training and testing loop: ``data_iterator``, ``train_net``, ``test_net``."""
+"""The seed's training and testing loop: ``data_iterator``, ``train_net``, ``test_net``.
+
+:func:`evaluate_net` is the package's one evaluation loop: ``test_net``, the trainer,
+``mnist-mlp evaluate``, ``predict`` and the report all run it.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from mnist_mlp.utils import LOG_INFO, calculate_acc, get_rng, onehot_encoding
 
-__all__ = ["data_iterator", "train_net", "test_net"]
+__all__ = ["data_iterator", "train_net", "test_net", "evaluate_net", "Evaluation"]
 
 
 def data_iterator(x, y, batch_size, shuffle=True, rng=None):
@@ -63,22 +69,80 @@ def train_net(model, loss, config, inputs, labels, batch_size, disp_freq, rng=No
     return loss_list, acc_list
 
 
-def test_net(model, loss, inputs, labels, batch_size):
-    """Evaluate ``model`` on the whole set; return ``(mean loss, accuracy)``.
+@dataclass
+class Evaluation:
+    """What :func:`evaluate_net` measured on one set.
+
+    Attributes
+    ----------
+    loss : float or None
+        Mean loss per sample (None without a loss or labels).
+    accuracy : float or None
+        Fraction classified correctly (None without labels).
+    predictions : (n,) int64 array
+        Index of the largest output of each sample.
+    outputs : (n, classes) array or None
+        The network outputs, when asked for with ``keep_outputs``.
+    """
+
+    loss: float | None
+    accuracy: float | None
+    predictions: np.ndarray
+    outputs: np.ndarray | None = None
+
+
+def evaluate_net(model, loss, inputs, labels=None, batch_size=1000, keep_outputs=False):
+    """Run ``model`` over ``inputs`` in evaluation mode (Dropout off), batch by batch.
 
     The means are over samples, so a last, smaller batch weighs what it holds.
+
+    Parameters
+    ----------
+    model : Network
+    loss : loss object or None
+        Its mean over the samples is the result's ``loss``; skipped when None.
+    inputs : (n, features) array
+    labels : (n,) int array, optional
+    batch_size : int
+    keep_outputs : bool
+        Keep the outputs too, e.g. for class probabilities.
+
+    Returns
+    -------
+    Evaluation
     """
-    num_classes = _num_classes(model, labels)
-    total_loss = total_correct = 0.0
+    if labels is not None and len(labels) != len(inputs):
+        raise ValueError(f"evaluate_net: {len(inputs)} inputs but {len(labels)} labels.")
+    n = len(inputs)
+    predictions = np.empty(n, dtype=np.int64)
+    outputs = None
+    total_loss, correct = 0.0, 0
     with model.evaluating():
-        for x, label in data_iterator(inputs, labels, batch_size, shuffle=False):
-            output = model.forward(x)
-            target = onehot_encoding(label, num_classes, dtype=output.dtype)
-            total_loss += loss.forward(output, target) * len(label)
-            total_correct += calculate_acc(output, label) * len(label)
-    mean_loss, accuracy = total_loss / len(inputs), total_correct / len(inputs)
-    LOG_INFO(f"    Testing, total mean loss {mean_loss:.5f}, total acc {accuracy:.5f}")
-    return mean_loss, accuracy
+        for start in range(0, n, batch_size):
+            output = model.forward(inputs[start:start + batch_size])
+            if outputs is None and keep_outputs:
+                outputs = np.empty((n, output.shape[1]), dtype=output.dtype)
+            if keep_outputs:
+                outputs[start:start + len(output)] = output
+            predictions[start:start + len(output)] = output.argmax(axis=1)
+            if labels is None:
+                continue
+            label = labels[start:start + batch_size]
+            correct += int(np.count_nonzero(predictions[start:start + len(output)] == label))
+            if loss is not None:
+                target = onehot_encoding(label, output.shape[1], dtype=output.dtype)
+                total_loss += loss.forward(output, target) * len(label)
+    has_loss = labels is not None and loss is not None and n > 0
+    return Evaluation(loss=total_loss / n if has_loss else None,
+                      accuracy=correct / n if labels is not None and n > 0 else None,
+                      predictions=predictions, outputs=outputs)
+
+
+def test_net(model, loss, inputs, labels, batch_size):
+    """Evaluate ``model`` on the whole set; return ``(mean loss, accuracy)``."""
+    result = evaluate_net(model, loss, inputs, labels, batch_size)
+    LOG_INFO(f"    Testing, total mean loss {result.loss:.5f}, total acc {result.accuracy:.5f}")
+    return result.loss, result.accuracy
 
 
 # The seed's name starts with "test"; tell pytest it is not a test when a test module imports it.

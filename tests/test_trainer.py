@@ -17,7 +17,9 @@ from mnist_mlp.layers import Linear
 from mnist_mlp.loss import SoftmaxCrossEntropyLoss
 from mnist_mlp.network import Network
 from mnist_mlp.report.plots import plot_history
+from mnist_mlp.solve_net import train_net
 from mnist_mlp.train import trainer
+from mnist_mlp.train.build import build_loss, build_model
 from mnist_mlp.train.config import TrainConfig
 from mnist_mlp.train.data import split_indices, stratified_order
 from mnist_mlp.train.history import RECORD_KEYS, History
@@ -26,6 +28,7 @@ from mnist_mlp.train.trainer import (
     HISTORY_FILE,
     MODEL_FILE,
     evaluate,
+    random_streams,
     train,
 )
 
@@ -448,3 +451,25 @@ def test_plot_history_writes_a_png(tmp_path):
     _, no_val = quiet_train(small(epochs=2, validation_size=0))
     plot_history(no_val, tmp_path / "no_val.png")
     assert (tmp_path / "no_val.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("momentum, weight_decay", [(0.9, 1e-4), (0.0, 0.0)])
+def test_the_seed_loop_and_train_give_bit_identical_weights(momentum, weight_decay):
+    """One SGD rule: the seed's train_net + Linear.update(config) and the trainer's
+    optimiser, from the same initial weights and batch order, end with the same bits."""
+    data = synthetic()
+    config = small(validation_size=0, epochs=2, momentum=momentum, weight_decay=weight_decay, seed=4)
+    trained, _ = train(config, data=data, progress=False, log=lambda line: None)
+    streams = random_streams(config.seed)
+    model, loss = build_model(config, streams["init"]), build_loss(config)
+    seed_config = {"learning_rate": config.learning_rate, "momentum": momentum,
+                   "weight_decay": weight_decay}
+    train_x, _, train_y, _ = data
+    for _ in range(config.epochs):
+        train_net(model, loss, seed_config, train_x.astype(np.float32), train_y,
+                  config.batch_size, config.disp_freq, rng=streams["train"])
+    pairs = list(zip(model.named_params(), trained.named_params()))
+    assert len(pairs) == 4
+    for (key, seed_param, _), (_, train_param, _) in pairs:
+        assert seed_param.dtype == train_param.dtype == np.float32
+        assert np.array_equal(seed_param, train_param), key

@@ -18,6 +18,7 @@ from mnist_mlp.layers import Dropout, Linear
 from mnist_mlp.load_data import DEFAULT_NORMALIZE, normalize_images
 from mnist_mlp.loss import LOSSES
 from mnist_mlp.network import Network
+from mnist_mlp.solve_net import evaluate_net
 
 __all__ = [
     "INPUT_SIZE",
@@ -83,9 +84,9 @@ def predict_proba(model, x, batch_size=1000):
     the raw outputs go through a softmax. For nets trained with MSE or hinge loss
     these are scores turned into a distribution, not calibrated probabilities.
     """
-    with model.evaluating():
-        outputs = [model.forward(x[start:start + batch_size]) for start in range(0, len(x), batch_size)]
-    out = np.concatenate(outputs) if outputs else np.zeros((0, NUM_CLASSES), np.float32)
+    out = evaluate_net(model, None, x, batch_size=batch_size, keep_outputs=True).outputs
+    if out is None:
+        return np.zeros((0, NUM_CLASSES), np.float32)
     if model.layer_list and isinstance(model.layer_list[-1], Softmax):
         return out
     return softmax(out)

@@ -34,11 +34,12 @@ from mnist_mlp.data.augment import augment_batch
 from mnist_mlp.errors import ConfigError, DataError, DivergenceError
 from mnist_mlp.network import Network
 from mnist_mlp.optim import make_optimizer, make_schedule
-from mnist_mlp.solve_net import data_iterator
+from mnist_mlp.solve_net import data_iterator, evaluate_net
 from mnist_mlp.train.build import NUM_CLASSES, build_loss, build_model
 from mnist_mlp.train.checkpoint import load_checkpoint, save_checkpoint
 from mnist_mlp.train.data import prepare_data
 from mnist_mlp.train.history import History
+from mnist_mlp.utils import onehot_encoding
 
 __all__ = [
     "MODEL_FILE",
@@ -46,6 +47,7 @@ __all__ = [
     "CHECKPOINT_FILE",
     "train",
     "evaluate",
+    "random_streams",
 ]
 
 MODEL_FILE = "model.npz"
@@ -59,32 +61,18 @@ _logger = logging.getLogger(__name__)
 # -- randomness ----------------------------------------------------------------------------
 
 
-def _streams(seed):
-    """Independent generators for each purpose, all from one seed."""
+def random_streams(seed):
+    """Independent generators for each purpose, all from one seed.
+
+    ``"split"`` draws the validation split, ``"init"`` the initial weights, ``"train"``
+    the batch order, dropout masks and augmentation, ``"test"`` the test subset.
+    """
     names = ("split", "init", "train", "test")
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {name: np.random.default_rng(child) for name, child in zip(names, children)}
 
 
 # -- evaluation ----------------------------------------------------------------------------
-
-
-def _outputs(model, x, batch_size):
-    """Network outputs in evaluation mode (dropout off), batch by batch."""
-    with model.evaluating():
-        for start in range(0, len(x), batch_size):
-            yield start, model.forward(x[start:start + batch_size])
-
-
-def _loss_and_accuracy(model, loss, x, y, batch_size=_EVAL_BATCH):
-    """Mean loss per sample and accuracy over the whole set."""
-    eye = np.eye(NUM_CLASSES, dtype=np.dtype(x.dtype))
-    total_loss, correct = 0.0, 0
-    for start, out in _outputs(model, x, batch_size):
-        labels = y[start:start + batch_size]
-        total_loss += loss.forward(out, eye[labels]) * len(labels)
-        correct += int(np.count_nonzero(out.argmax(axis=1) == labels))
-    return total_loss / len(x), correct / len(x)
 
 
 def evaluate(model, x, y, batch_size=1000, loss=None):
@@ -110,21 +98,14 @@ def evaluate(model, x, y, batch_size=1000, loss=None):
     y = np.asarray(y)
     if len(x) == 0 or len(x) != len(y):
         raise DataError(f"evaluate needs as many labels as inputs, at least one; got {len(x)} and {len(y)}")
-    eye = np.eye(NUM_CLASSES, dtype=np.dtype(x.dtype))
-    predictions = np.empty(len(x), dtype=np.int64)
-    total_loss = 0.0
-    for start, out in _outputs(model, x, batch_size):
-        labels = y[start:start + batch_size]
-        predictions[start:start + len(labels)] = out.argmax(axis=1)
-        if loss is not None:
-            total_loss += loss.forward(out, eye[labels]) * len(labels)
+    result = evaluate_net(model, loss, x, y, batch_size)
+    predictions = result.predictions
     confusion = np.bincount(y * NUM_CLASSES + predictions,
                             minlength=NUM_CLASSES * NUM_CLASSES).reshape(NUM_CLASSES, NUM_CLASSES)
     support = confusion.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_class = np.where(support > 0, np.diag(confusion) / np.maximum(support, 1), np.nan)
-    return {"loss": None if loss is None else total_loss / len(x),
-            "accuracy": float(np.mean(predictions == y)),
+    return {"loss": result.loss, "accuracy": result.accuracy,
             "per_class_accuracy": per_class, "confusion": confusion, "predictions": predictions}
 
 
@@ -195,14 +176,14 @@ def _train_epoch(run, data, config, lr, augment, bar):
     """
     model, loss, rng = run.model, run.loss, run.rng
     model.train()
-    eye = np.eye(NUM_CLASSES, dtype=np.dtype(config.dtype))
+    dtype = np.dtype(config.dtype)
     epoch_loss = epoch_correct = window_loss = window_correct = 0.0
     window_batches = window_samples = 0
     for x, labels in data_iterator(data.train_x, data.train_y, config.batch_size, rng=rng):
         if augment is not None:
             x = augment(x, rng)
         out = model.forward(x)
-        target = eye[labels]
+        target = onehot_encoding(labels, NUM_CLASSES, dtype=dtype)
         batch_loss = loss.forward(out, target)
         if not math.isfinite(batch_loss):
             raise _divergence(run, lr, batch_loss)
@@ -238,8 +219,10 @@ def _epoch_record(run, data, config, lr, train_metrics, seconds):
     """Evaluate on validation and test data; the test numbers are recorded, never used."""
     val_loss = val_acc = None
     if data.val_x is not None:
-        val_loss, val_acc = _loss_and_accuracy(run.model, run.loss, data.val_x, data.val_y)
-    test_loss, test_acc = _loss_and_accuracy(run.model, run.loss, data.test_x, data.test_y)
+        val = evaluate_net(run.model, run.loss, data.val_x, data.val_y, _EVAL_BATCH)
+        val_loss, val_acc = val.loss, val.accuracy
+    test = evaluate_net(run.model, run.loss, data.test_x, data.test_y, _EVAL_BATCH)
+    test_loss, test_acc = test.loss, test.accuracy
     return {"epoch": run.epoch + 1, "train_loss": train_metrics[0], "train_acc": train_metrics[1],
             "val_loss": val_loss, "val_acc": val_acc, "test_loss": test_loss, "test_acc": test_acc,
             "lr": lr, "seconds": seconds}
@@ -334,7 +317,7 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
     """
     config.validate()
     log = log or _logger.info
-    streams = _streams(config.seed)
+    streams = random_streams(config.seed)
     data, norm_meta = prepare_data(config, data, streams)
     schedule = make_schedule(config.schedule, config.learning_rate, config.epochs,
                              warmup_epochs=config.warmup_epochs)
