@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnist_mlp import checks
 from mnist_mlp.utils import LOG_INFO, calculate_acc, get_rng, onehot_encoding
 
 __all__ = ["data_iterator", "train_net", "test_net", "evaluate_net", "Evaluation"]
@@ -21,8 +22,7 @@ def data_iterator(x, y, batch_size, shuffle=True, rng=None):
     Shuffles indices, not data: each batch is gathered with one fancy index.
     ``rng`` defaults to the package generator (see ``utils.set_seed``).
     """
-    if batch_size < 1:
-        raise ValueError(f"data_iterator: 'batch_size' must be a positive integer; got {batch_size!r}.")
+    checks.integer("batch_size", batch_size, 1)
     if len(x) != len(y):
         raise ValueError(f"data_iterator: {len(x)} inputs but {len(y)} labels.")
     order = get_rng(rng).permutation(len(x)) if shuffle else np.arange(len(x))

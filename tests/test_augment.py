@@ -147,8 +147,8 @@ def test_empty_batch():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"max_scale": 1.0}, r"'max_scale' parameter must be in \[0, 1\); got 1.0"),
-    ({"max_rotation": -5}, r"'max_rotation' parameter must be in \[0, inf\); got -5"),
-    ({"max_shift": "2"}, r"'max_shift' parameter must be in \[0, inf\); got '2'"),
+    ({"max_rotation": -5}, r"'max_rotation' parameter must be a finite number >= 0; got -5"),
+    ({"max_shift": "2"}, r"'max_shift' parameter must be a finite number >= 0; got '2'"),
     ({"max_shear": 90}, r"'max_shear' parameter must be in \[0, 90\); got 90"),
 ])
 def test_bad_parameters(kwargs, message):

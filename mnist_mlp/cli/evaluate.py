@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_mlp import checks
+from mnist_mlp.errors import ConfigError
 from mnist_mlp.load_data import CLASS_NAMES, DATASET_NAMES, ensure_dataset, load_dataset
 from mnist_mlp.network import Network
 from mnist_mlp.train.build import loss_from_metadata, normalize_like
@@ -41,7 +43,7 @@ def _run(args):
     meta = getattr(model, "metadata", {}) or {}
     dataset = args.dataset or meta.get("dataset") or "mnist"
     if args.batch_size < 1:
-        raise ValueError(f"The 'batch_size' parameter must be an integer >= 1; got {args.batch_size}.")
+        raise ConfigError(checks.message("batch_size", "an integer >= 1", args.batch_size))
     ensure_dataset(dataset, args.data_dir)
     _, test_raw, _, test_y = load_dataset(dataset, args.data_dir, normalize="none")
     test_x = normalize_like(meta, test_raw, dtype=model.dtype)

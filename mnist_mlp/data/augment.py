@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 import threading
 
 import numpy as np
+
+from mnist_mlp import checks
+from mnist_mlp.errors import ConfigError
 
 __all__ = ["augment_batch", "warp_affine", "random_shift"]
 
@@ -72,10 +74,10 @@ def augment_batch(x, rng, max_shift=2.0, max_rotation=10.0, max_scale=0.1, max_s
         raise TypeError(
             f"augment_batch: 'rng' must be a numpy.random.Generator; got {type(rng).__name__}."
         )
-    _check_range("max_shift", max_shift, 0, math.inf, open_top=True)
-    _check_range("max_rotation", max_rotation, 0, math.inf, open_top=True)
-    _check_range("max_scale", max_scale, 0, 1, open_top=True)
-    _check_range("max_shear", max_shear, 0, 90, open_top=True)
+    checks.real("max_shift", max_shift, 0)
+    checks.real("max_rotation", max_rotation, 0)
+    checks.in_unit_interval("max_scale", max_scale)
+    checks.real("max_shear", max_shear, 0, 90)
     n = np.shape(x)[0] if np.ndim(x) else 0
     # One draw for everything, in a fixed layout, so results depend on the seed only.
     u = rng.uniform(-1.0, 1.0, size=(n, 5))
@@ -151,8 +153,7 @@ def random_shift(x, rng, max_shift=2, background=None, image_shape=_DEFAULT_SHAP
     -------
     ndarray, same shape and dtype as ``x``
     """
-    if isinstance(max_shift, bool) or not isinstance(max_shift, numbers.Integral) or max_shift < 0:
-        raise ValueError(f"The 'max_shift' parameter must be an integer >= 0; got {max_shift!r}.")
+    checks.integer("max_shift", max_shift, 0)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(
             f"random_shift: 'rng' must be a numpy.random.Generator; got {type(rng).__name__}."
@@ -172,14 +173,6 @@ def random_shift(x, rng, max_shift=2, background=None, image_shape=_DEFAULT_SHAP
 
 
 # -- helpers -----------------------------------------------------------------------------
-
-
-def _check_range(name, value, low, high, open_top=False):
-    ok = (not isinstance(value, bool) and isinstance(value, numbers.Real)
-          and low <= value and (value < high if open_top else value <= high))
-    if not ok:
-        bracket = ")" if open_top else "]"
-        raise ValueError(f"The '{name}' parameter must be in [{low}, {high}{bracket}; got {value!r}.")
 
 
 def _as_images(x, image_shape):
@@ -237,7 +230,7 @@ def _source_maps(n, height, width, rotation, scale, shear, shift):
     ):
         if not ok.all():
             bad = float(values[~ok].flat[0])
-            raise ValueError(f"The '{name}' parameter must be {rule}; got {bad!r}.")
+            raise ConfigError(checks.message(name, rule, bad))
     cos, sin = _cos_sin(rotation)
     k = np.tan(np.deg2rad(shear))
     # A = s R Sh with R = [[c, -s], [s, c]], Sh = [[1, 0], [-k, 1]]; det A = scale^2.

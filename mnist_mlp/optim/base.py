@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from mnist_mlp import checks
+from mnist_mlp.errors import DataError
 
 __all__ = ["Optimizer"]
 
@@ -117,16 +118,16 @@ class Optimizer:
         """
         name = str(np.asarray(state.get("optimizer", self.name)))
         if name != self.name:
-            raise ValueError(f"{type(self).__name__}: cannot load the state of a {name!r} optimizer.")
+            raise DataError(f"{type(self).__name__}: cannot load the state of a {name!r} optimizer.")
         if "step" not in state:
-            raise ValueError(f"{type(self).__name__}: the state has no 'step' entry.")
+            raise DataError(f"{type(self).__name__}: the state has no 'step' entry.")
         buffers = {buffer: {} for buffer in self._BUFFERS}
         for entry, value in state.items():
             if entry in ("optimizer", "step"):
                 continue
             buffer, _, key = entry.partition(".")
             if buffer not in buffers or not key:
-                raise ValueError(
+                raise DataError(
                     f"{type(self).__name__}: unknown state entry {entry!r}; expected "
                     f"'step' or '<buffer>.<key>' with buffer in {list(self._BUFFERS)}."
                 )

@@ -1,9 +1,8 @@
 """The settings of one training run: :class:`TrainConfig`, validated when built.
 
 Every check raises ConfigError naming the key, the rule and the value, e.g.
-"The 'dropout' parameter must be in [0, 1); got 1.5.". :class:`TrainConfig` is
-re-exported by :mod:`mnist_mlp.train.trainer`, where it has always been importable.
-This module imports NumPy and the package only.
+"The 'dropout' parameter must be in [0, 1); got 1.5." (the rules live in
+:mod:`mnist_mlp.checks`). This module imports NumPy and the package only.
 """
 
 from __future__ import annotations
@@ -13,18 +12,17 @@ import difflib
 import hashlib
 import json
 import math
-import numbers
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from mnist_mlp import load_data
+from mnist_mlp import checks, load_data
 from mnist_mlp.activations import ACTIVATIONS
 from mnist_mlp.errors import ConfigError
 from mnist_mlp.layers import INITS
 from mnist_mlp.loss import LOSSES
-from mnist_mlp.optim import OPTIMIZERS, SCHEDULES
+from mnist_mlp.optim import OPTIMIZERS, SCHEDULES, make_optimizer
 from mnist_mlp.train.build import NUM_CLASSES
 
 __all__ = ["TrainConfig", "DTYPES"]
@@ -32,73 +30,23 @@ __all__ = ["TrainConfig", "DTYPES"]
 DTYPES = ("float32", "float64")
 
 
-def _message(key, rule, value):
-    return f"The '{key}' parameter must be {rule}; got {value!r}."
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _check_int(key, value, minimum, optional=False):
-    if optional and value is None:
-        return None
-    if not _is_int(value) or value < minimum:
-        rule = f"an integer >= {minimum}" + (" or None" if optional else "")
-        raise ConfigError(_message(key, rule, value))
-    return int(value)
-
-
-def _check_real(key, value, low, high=math.inf, low_open=False, high_open=True):
-    """A finite real in the interval; the message writes the interval as the rule."""
-    ok = _is_real(value) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low)
-    ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        rule = _interval(low, high, low_open, high_open)
-        raise ConfigError(_message(key, rule, value))
-    return float(value)
-
-
-def _interval(low, high, low_open, high_open):
-    if high == math.inf:
-        return f"a finite number {'>' if low_open else '>='} {low:g}"
-    return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-
-
-def _check_bool(key, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ConfigError(_message(key, "true or false", value))
-    return bool(value)
-
-
-def _check_choice(key, value, choices):
-    if value not in choices:
-        raise ConfigError(f"Unknown {key} {value!r}; choose one of: {', '.join(sorted(choices))}.")
-    return value
-
-
 def _check_hidden(value):
     """Hidden sizes from "256,128", 256, or a sequence of ints, as a tuple of ints >= 1."""
     rule = "one or more positive integers, e.g. 256 or 256,128"
-    items = value.split(",") if isinstance(value, str) else [value] if _is_int(value) else value
+    items = value.split(",") if isinstance(value, str) else [value] if checks.is_int(value) else value
     try:
         sizes = tuple(items)
     except TypeError:
-        raise ConfigError(_message("hidden", rule, value)) from None
+        raise ConfigError(checks.message("hidden", rule, value)) from None
     parsed = []
     for item in sizes:
         if isinstance(item, str) and item.strip().isdigit():
             item = int(item.strip())
-        if not _is_int(item) or item < 1:
-            raise ConfigError(_message("hidden", rule, value))
+        if not checks.is_int(item) or item < 1:
+            raise ConfigError(checks.message("hidden", rule, value))
         parsed.append(int(item))
     if not parsed:
-        raise ConfigError(_message("hidden", rule, value))
+        raise ConfigError(checks.message("hidden", rule, value))
     return tuple(parsed)
 
 
@@ -107,14 +55,14 @@ def _check_alpha(value):
     rule = f"None, a number >= 0 or a list of {NUM_CLASSES} numbers >= 0"
     if value is None:
         return None
-    if _is_real(value):
+    if checks.is_real(value):
         if not (math.isfinite(value) and value >= 0):
-            raise ConfigError(_message("alpha", rule, value))
+            raise ConfigError(checks.message("alpha", rule, value))
         return float(value)
     if isinstance(value, (list, tuple, np.ndarray)) and len(value) == NUM_CLASSES and all(
-            _is_real(a) and math.isfinite(a) and a >= 0 for a in value):
+            checks.is_real(a) and math.isfinite(a) and a >= 0 for a in value):
         return [float(a) for a in value]
-    raise ConfigError(_message("alpha", rule, value))
+    raise ConfigError(checks.message("alpha", rule, value))
 
 
 # Names users bring from the command line, the seed's config dict or other tools.
@@ -223,43 +171,50 @@ class TrainConfig:
             raise ConfigError("The 'early_stopping' parameter needs validation_size > 0; "
                               "got validation_size=0.")
         if self.warmup_epochs >= self.epochs:
-            raise ConfigError(_message("warmup_epochs", f"< epochs ({self.epochs})", self.warmup_epochs))
-        if self.optimizer == "sgd" and self.nesterov and self.momentum == 0:
-            raise ConfigError("The 'nesterov' parameter needs momentum > 0; got momentum=0.0.")
+            raise ConfigError(checks.message("warmup_epochs", f"< epochs ({self.epochs})", self.warmup_epochs))
+        self.make_optimizer()  # the optimiser checks the rules that tie its settings together
         return self
 
     def _validate_names(self):
-        _check_choice("dataset", self.dataset, load_data.DATASET_NAMES)
+        checks.choice("dataset", self.dataset, load_data.DATASET_NAMES)
         if self.data_dir is not None:
             if not isinstance(self.data_dir, (str, os.PathLike)):
-                raise ConfigError(_message("data_dir", "a path or None", self.data_dir))
+                raise ConfigError(checks.message("data_dir", "a path or None", self.data_dir))
             self.data_dir = os.fspath(self.data_dir)
         if self.normalize is not None:
-            _check_choice("normalize", self.normalize, load_data.NORMALIZATIONS)
+            checks.choice("normalize", self.normalize, load_data.NORMALIZATIONS)
         self.hidden = _check_hidden(self.hidden)
-        _check_choice("activation", self.activation, ACTIVATIONS)
-        _check_choice("loss", self.loss, LOSSES)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_choice("init", self.init, INITS)
-        _check_choice("dtype", self.dtype, DTYPES)
+        checks.choice("activation", self.activation, ACTIVATIONS)
+        checks.choice("loss", self.loss, LOSSES)
+        checks.choice("optimizer", self.optimizer, OPTIMIZERS)
+        checks.choice("schedule", self.schedule, SCHEDULES)
+        checks.choice("init", self.init, INITS)
+        checks.choice("dtype", self.dtype, DTYPES)
         self.alpha = _check_alpha(self.alpha)
 
     def _validate_numbers(self):
-        self.margin = _check_real("margin", self.margin, 0, low_open=True)
-        self.gamma = _check_real("gamma", self.gamma, 0)
-        self.learning_rate = _check_real("learning_rate", self.learning_rate, 0, low_open=True)
-        self.momentum = _check_real("momentum", self.momentum, 0, 1)
-        self.weight_decay = _check_real("weight_decay", self.weight_decay, 0)
-        self.dropout = _check_real("dropout", self.dropout, 0, 1)
-        self.init_std = _check_real("init_std", self.init_std, 0, low_open=True)
+        self.margin = checks.real("margin", self.margin, 0, low_open=True)
+        self.gamma = checks.real("gamma", self.gamma, 0)
+        self.learning_rate = checks.real("learning_rate", self.learning_rate, 0, low_open=True)
+        self.momentum = checks.real("momentum", self.momentum, 0, 1)
+        self.weight_decay = checks.real("weight_decay", self.weight_decay, 0)
+        self.dropout = checks.real("dropout", self.dropout, 0, 1)
+        self.init_std = checks.real("init_std", self.init_std, 0, low_open=True)
         for key in ("nesterov", "augment", "early_stopping"):
-            setattr(self, key, _check_bool(key, getattr(self, key)))
+            setattr(self, key, checks.boolean(key, getattr(self, key)))
         for key, minimum in (("warmup_epochs", 0), ("batch_size", 1), ("epochs", 1), ("seed", 0),
                              ("validation_size", 0), ("patience", 1), ("disp_freq", 1)):
-            setattr(self, key, _check_int(key, getattr(self, key), minimum))
-        self.train_subset = _check_int("train_subset", self.train_subset, 1, optional=True)
-        self.test_subset = _check_int("test_subset", self.test_subset, 1, optional=True)
+            setattr(self, key, checks.integer(key, getattr(self, key), minimum))
+        self.train_subset = checks.integer("train_subset", self.train_subset, 1, optional=True)
+        self.test_subset = checks.integer("test_subset", self.test_subset, 1, optional=True)
+
+    def make_optimizer(self):
+        """The optimiser these settings describe (``momentum``/``nesterov`` for SGD only)."""
+        if self.optimizer == "sgd":
+            return make_optimizer("sgd", learning_rate=self.learning_rate, momentum=self.momentum,
+                                  nesterov=self.nesterov, weight_decay=self.weight_decay)
+        return make_optimizer(self.optimizer, learning_rate=self.learning_rate,
+                              weight_decay=self.weight_decay)
 
     @classmethod
     def keys(cls):

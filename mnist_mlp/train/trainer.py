@@ -33,7 +33,7 @@ from mnist_mlp import load_data
 from mnist_mlp.data.augment import augment_batch
 from mnist_mlp.errors import ConfigError, DataError, DivergenceError
 from mnist_mlp.network import Network
-from mnist_mlp.optim import make_optimizer, make_schedule
+from mnist_mlp.optim import make_schedule
 from mnist_mlp.solve_net import data_iterator, evaluate_net
 from mnist_mlp.train.build import NUM_CLASSES, build_loss, build_model
 from mnist_mlp.train.checkpoint import load_checkpoint, save_checkpoint
@@ -127,14 +127,6 @@ class _Run:
     best_epoch: int | None = None
     bad_epochs: int = 0           # epochs since the validation loss last improved
     best_params: dict | None = None
-
-
-def _make_optimizer(config):
-    if config.optimizer == "sgd":
-        return make_optimizer("sgd", learning_rate=config.learning_rate, momentum=config.momentum,
-                              nesterov=config.nesterov, weight_decay=config.weight_decay)
-    return make_optimizer(config.optimizer, learning_rate=config.learning_rate,
-                          weight_decay=config.weight_decay)
 
 
 def _progress_bar(progress, total, epoch, epochs):
@@ -322,7 +314,7 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
     schedule = make_schedule(config.schedule, config.learning_rate, config.epochs,
                              warmup_epochs=config.warmup_epochs)
     run = _Run(model=build_model(config, streams["init"], dropout_rng=streams["train"]),
-               loss=build_loss(config), optimizer=_make_optimizer(config), rng=streams["train"],
+               loss=build_loss(config), optimizer=config.make_optimizer(), rng=streams["train"],
                history=History(config=config.to_dict()))
     out = _prepare_out_dir(out_dir, resume, config, run, log)
     augment = augment_batch if config.augment else None
