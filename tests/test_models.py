@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mnist_mlp.activations import ACTIVATIONS, Softmax
+from mnist_mlp.data.normalize import normalization_metadata, normalize_like
 from mnist_mlp.layers import Dropout, Linear
 from mnist_mlp.load_data import normalize_images, pixel_stats
 from mnist_mlp.loss import (
@@ -21,8 +22,6 @@ from mnist_mlp.train.build import (
     build_loss,
     build_model,
     loss_from_metadata,
-    normalization_metadata,
-    normalize_like,
     predict_proba,
 )
 from mnist_mlp.train.config import TrainConfig

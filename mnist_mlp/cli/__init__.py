@@ -3,18 +3,25 @@
 Each subcommand lives in its own module of this package and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to a callable
 taking the parsed namespace and returning an exit code. No logic lives only here.
+
+Exit codes: 0 success, 1 a user mistake (one line on stderr), 2 bad usage (argparse),
+70 a bug in mnist-mlp (the traceback on stderr), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
+import traceback
 
 from mnist_mlp.errors import MnistMlpError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "EXIT_BUG"]
+
+EXIT_BUG = 70  # EX_SOFTWARE of BSD's sysexits.h: an internal software error
 
 # Subcommand modules, in the order ``mnist-mlp --help`` lists them.
 _COMMAND_MODULES = ("fetch", "check", "train", "evaluate", "predict", "report")
@@ -47,13 +54,30 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mnist-mlp: interrupted", file=sys.stderr)
         return 130
-    except (MnistMlpError, ValueError, OSError) as exc:
-        # User mistakes (bad flags, missing or broken files, divergence) get one
-        # line on stderr; --debug shows the traceback for bug reports.
+    except Exception as exc:
         if args.debug:
             raise
-        print(f"mnist-mlp {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        if _is_user_error(exc):
+            # A mistake of the user's (bad flags, missing or broken files, divergence):
+            # one line on stderr; --debug shows the traceback.
+            print(f"mnist-mlp {args.command}: error: {exc}", file=sys.stderr)
+            return 1
+        # Anything else is ours: say so, and give what a bug report needs.
+        print(f"mnist-mlp {args.command}: this is a bug in mnist-mlp, not a mistake of yours; "
+              "please report it with the traceback below.", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
+        return EXIT_BUG
+
+
+# Errors of the machine rather than the code: a full or read-only disk.
+_ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def _is_user_error(exc):
+    """The package's own error types, and OSErrors about a file or the disk."""
+    if isinstance(exc, MnistMlpError):
+        return True
+    return isinstance(exc, OSError) and (exc.filename is not None or exc.errno in _ENVIRONMENT_ERRNOS)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from mnist_mlp import checks
+from mnist_mlp.data.normalize import normalize_like
 from mnist_mlp.errors import ConfigError
 from mnist_mlp.load_data import CLASS_NAMES, DATASET_NAMES, ensure_dataset, load_dataset
 from mnist_mlp.network import Network
-from mnist_mlp.train.build import loss_from_metadata, normalize_like
+from mnist_mlp.train.build import loss_from_metadata
 from mnist_mlp.train.trainer import evaluate
 
 __all__ = ["register", "format_report"]

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_mlp.data.normalize import normalize_like
 from mnist_mlp.load_data import CLASS_NAMES
 from mnist_mlp.network import Network
-from mnist_mlp.train.build import normalize_like, predict_proba
+from mnist_mlp.train.build import predict_proba
 
 __all__ = ["register", "format_prediction"]
 

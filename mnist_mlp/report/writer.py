@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_mlp.data.normalize import normalize_like
 from mnist_mlp.fileio import atomic_write
 from mnist_mlp.load_data import (
     CLASS_NAMES,
@@ -33,7 +34,6 @@ from mnist_mlp.report.sections import BestModel, ReportData, build_document
 from mnist_mlp.study.runner import run_blas_threads
 from mnist_mlp.study.stability import stability_table
 from mnist_mlp.study.store import Store
-from mnist_mlp.train.build import normalize_like
 from mnist_mlp.train.trainer import evaluate
 
 __all__ = ["write_report", "machine_info", "choose_best", "REPORT_MD", "REPORT_HTML"]

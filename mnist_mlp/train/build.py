@@ -1,9 +1,8 @@
 """Build the network and loss a :class:`~mnist_mlp.train.config.TrainConfig` describes.
 
 Names resolve through the registries :data:`mnist_mlp.activations.ACTIVATIONS` and
-:data:`mnist_mlp.loss.LOSSES`. The model file remembers how its inputs
-were normalised (:func:`normalization_metadata`), so ``evaluate`` and ``predict``
-feed it data scaled exactly as in training (:func:`normalize_like`).
+:data:`mnist_mlp.loss.LOSSES`. How a model's inputs are scaled is
+:mod:`mnist_mlp.data.normalize`'s business.
 """
 
 from __future__ import annotations
@@ -13,9 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from mnist_mlp.activations import ACTIVATIONS, Softmax, softmax
-from mnist_mlp.errors import DataError
 from mnist_mlp.layers import Dropout, Linear
-from mnist_mlp.load_data import DEFAULT_NORMALIZE, normalize_images
 from mnist_mlp.loss import LOSSES
 from mnist_mlp.network import Network
 from mnist_mlp.solve_net import evaluate_net
@@ -26,8 +23,6 @@ __all__ = [
     "build_model",
     "build_loss",
     "predict_proba",
-    "normalization_metadata",
-    "normalize_like",
     "loss_from_metadata",
 ]
 
@@ -90,43 +85,6 @@ def predict_proba(model, x, batch_size=1000):
     if model.layer_list and isinstance(model.layer_list[-1], Softmax):
         return out
     return softmax(out)
-
-
-def normalization_metadata(method, stats=None):
-    """What a model file stores so later inputs are scaled as the training data were.
-
-    Parameters
-    ----------
-    method : str
-        A key of :data:`mnist_mlp.load_data.NORMALIZATIONS`.
-    stats : (mean, std), optional
-        Per-pixel training statistics, needed by ``"standard"``.
-
-    Returns
-    -------
-    dict
-        JSON-serialisable: ``{"normalize": method}`` plus ``"mean"`` / ``"std"`` lists.
-    """
-    meta = {"normalize": method}
-    if stats is not None:
-        meta["mean"] = np.asarray(stats[0], dtype=np.float64).tolist()
-        meta["std"] = np.asarray(stats[1], dtype=np.float64).tolist()
-    return meta
-
-
-def normalize_like(meta, images, dtype=np.float32):
-    """Scale raw 0-255 ``images`` (n, 784) the way the model's training data were.
-
-    ``meta`` is the model file's metadata (see :func:`normalization_metadata`);
-    a file without it is assumed to use the loader's default normalisation.
-    """
-    method = meta.get("normalize") or DEFAULT_NORMALIZE
-    stats = None
-    if method == "standard":
-        if "mean" not in meta or "std" not in meta:
-            raise DataError("the model file says normalize='standard' but stores no pixel statistics")
-        stats = (np.asarray(meta["mean"]), np.asarray(meta["std"]))
-    return normalize_images(images, method, stats=stats, dtype=dtype)
 
 
 def loss_from_metadata(meta):

@@ -14,8 +14,9 @@ import numpy as np
 
 from mnist_mlp import load_data
 from mnist_mlp.checks import message as _message
+from mnist_mlp.data.normalize import normalization_metadata
 from mnist_mlp.errors import ConfigError, DataError
-from mnist_mlp.train.build import INPUT_SIZE, NUM_CLASSES, normalization_metadata
+from mnist_mlp.train.build import INPUT_SIZE, NUM_CLASSES
 
 __all__ = ["stratified_order", "split_indices", "prepare_data"]
 
