@@ -196,7 +196,9 @@ class Worker:
             mine = (mine1.user + mine1.system - mine0.user - mine0.system) * ticks
             foreign = (machine1[0] - machine0[0]) - (own1 - own0) - mine
             capacity = max(1, machine1[1] - machine0[1])
-            reply["foreign_cpu"] = max(0.0, foreign / capacity)
+            # Jiffy counters are read at slightly different instants, so the share can
+            # come out a hair outside [0, 1]; it is a fraction of the machine.
+            reply["foreign_cpu"] = min(1.0, max(0.0, foreign / capacity))
         else:
             reply["foreign_cpu"] = None
         return reply

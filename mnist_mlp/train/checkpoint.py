@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from mnist_mlp.errors import ConfigError, DataError
-from mnist_mlp.network import read_archive, write_archive
+from mnist_mlp.fileio import read_archive, write_archive
 from mnist_mlp.train.history import History
 
 __all__ = ["load_checkpoint", "save_checkpoint"]

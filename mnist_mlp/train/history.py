@@ -8,11 +8,10 @@ that a later run would trust.
 from __future__ import annotations
 
 import json
-import math
 import os
 
 from mnist_mlp.errors import DataError
-from mnist_mlp.fileio import atomic_write
+from mnist_mlp.fileio import atomic_write, json_ready
 
 __all__ = ["History", "RECORD_KEYS"]
 
@@ -93,7 +92,7 @@ class History:
 
     def save(self, path):
         """Write the history as JSON to ``path``, atomically. NaN is written as null."""
-        text = json.dumps(_finite_or_none(self.to_dict()), indent=1, allow_nan=False)
+        text = json.dumps(json_ready(self.to_dict()), indent=1, allow_nan=False)
         with atomic_write(path, "w") as handle:
             handle.write(text + "\n")
 
@@ -112,14 +111,3 @@ class History:
             return cls.from_dict(data)
         except DataError as exc:
             raise DataError(f"{path!r}: {exc}") from None
-
-
-def _finite_or_none(value):
-    """JSON has no NaN or infinity: write them as null rather than invalid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite_or_none(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(item) for item in value]
-    return value
