@@ -243,6 +243,7 @@ _BAD_BODIES = {
     "Infinity": (b'{"pixels": [' + b"1, " * 783 + b"Infinity]}", 400, "Infinity"),
     "-Infinity": (b'{"pixels": [' + b"-Infinity, " * 783 + b"1]}", 400, "Infinity"),
     "overflow to infinity": (b'{"pixels": [' + b"1e999, " * 783 + b"1]}", 400, "finite"),
+    "huge integer": (b'{"pixels": [' + b"1" + b"0" * 400 + b", 1" * 783 + b"]}", 400, "[0, 255]"),
     "above 255": (json.dumps({"pixels": _mixed(256)}).encode(), 400, "[0, 255]"),
     "negative": (json.dumps({"pixels": _mixed(-0.5)}).encode(), 400, "[0, 255]"),
     "a string": (json.dumps({"pixels": _mixed("7")}).encode(), 400, "[17] must be a number"),

@@ -162,8 +162,8 @@ class _Handler(BaseHTTPRequestHandler):
         answer = model.predict(digit)
         self._send_json(200, {
             "predicted": answer.predicted, "label": model.classes[answer.predicted],
-            "probabilities": [float(p) for p in answer.probabilities],
-            "image": [int(v) for v in digit.round()], "preprocessed": preprocessed,
+            "probabilities": answer.probabilities.tolist(),
+            "image": digit.round().astype(int).tolist(), "preprocessed": preprocessed,
             "units": [{"unit": unit, "activation": value} for unit, value in answer.units],
         })
 
@@ -180,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
             index = samples.random_index()
         pixels, label = samples.get(index)
         self._send_json(200, {"index": index, "label": label, "class": self.server.model.classes[label],
-                              "pixels": [int(v) for v in pixels]})
+                              "pixels": pixels.astype(int).tolist()})
 
     def _index_param(self, count):
         values = parse_qs(urlsplit(self.path).query).get("index")

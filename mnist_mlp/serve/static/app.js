@@ -8,7 +8,7 @@ const pad = document.getElementById("pad");
 const ctx = pad.getContext("2d");
 const statusLine = document.getElementById("status");
 const truthLine = document.getElementById("truth");
-const STROKE = pad.width / 14;   // about MNIST's stroke width once scaled to 20x20
+const STROKE = pad.width / 11;   // about MNIST's stroke width once scaled to 20x20
 let classes = [];
 let drawing = null;              // pointer id of the stroke in progress
 let latest = 0;                  // number of the newest request: older answers are dropped
@@ -198,7 +198,8 @@ async function loadModel() {
     const model = await api("/api/model");
     classes = model.classes;
     buildBars();
-    const parts = [model.summary, model.dataset];
+    const dataset = { "mnist": "MNIST", "fashion-mnist": "Fashion-MNIST" }[model.dataset] || model.dataset;
+    const parts = [model.summary, dataset];
     if (model.test_accuracy != null) parts.push(`test accuracy ${(100 * model.test_accuracy).toFixed(2)}%`);
     parts.push(`${model.parameters.toLocaleString("en")} weights`);
     document.getElementById("model-line").textContent = `Model: ${parts.join(" · ")}`;
