@@ -24,7 +24,7 @@ __all__ = ["main", "build_parser", "EXIT_BUG"]
 EXIT_BUG = 70  # EX_SOFTWARE of BSD's sysexits.h: an internal software error
 
 # Subcommand modules, in the order ``mnist-mlp --help`` lists them.
-_COMMAND_MODULES = ("fetch", "check", "train", "evaluate", "predict", "report")
+_COMMAND_MODULES = ("fetch", "check", "train", "evaluate", "predict", "report", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
