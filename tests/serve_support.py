@@ -22,10 +22,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from mnist_mlp.data.normalize import normalize_like
 from mnist_mlp.load_data import read_idx
 from mnist_mlp.network import Network
-from mnist_mlp.train.build import normalize_like, predict_proba
-from mnist_mlp.train.trainer import TrainConfig, train
+from mnist_mlp.train.build import predict_proba
+from mnist_mlp.train.config import TrainConfig
+from mnist_mlp.train.trainer import train
 
 TIMEOUT = 10  # seconds: every socket operation in the tests is bounded
 

@@ -138,7 +138,7 @@ def test_jpeg_upload_and_raw_pixels_are_preprocessed_like_predict(port, model_pa
 def test_units_are_the_most_active_first_layer_units(port, model_path, mnist_dir):
     images, _ = mnist_test_split(mnist_dir)
     net = Network.load(model_path)
-    from mnist_mlp.train.build import normalize_like
+    from mnist_mlp.data.normalize import normalize_like
     x = normalize_like(net.metadata, images[:1].astype(np.float32))
     hidden = np.maximum(x @ net.layer_list[0].W + net.layer_list[0].b, 0)[0]  # ReLU(xW + b)
     _, _, body = request(port, "POST", "/api/predict",

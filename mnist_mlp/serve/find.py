@@ -92,7 +92,8 @@ def train_quick_model(root=".", data_dir=None, progress=True, log=None):
     Uses the training split only (with the usual validation split for the record);
     a later ``serve`` without arguments finds it if there is no report.
     """
-    from mnist_mlp.train.trainer import MODEL_FILE, TrainConfig, train
+    from mnist_mlp.train.config import TrainConfig
+    from mnist_mlp.train.trainer import MODEL_FILE, train
 
     config = TrainConfig(data_dir=None if data_dir is None else str(data_dir), **QUICK_SETTINGS)
     out = Path(root) / RUNS_DIR / QUICK_RUN

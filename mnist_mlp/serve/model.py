@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from mnist_mlp.activations import Softmax
+from mnist_mlp.data.normalize import normalize_like
 from mnist_mlp.errors import DataError
 from mnist_mlp.layers import Dropout, Linear
 from mnist_mlp.load_data import CLASS_NAMES
 from mnist_mlp.network import Network
-from mnist_mlp.train.build import INPUT_SIZE, normalize_like, predict_proba
+from mnist_mlp.train.build import INPUT_SIZE, predict_proba
 from mnist_mlp.train.history import History
 
 __all__ = ["ServedModel", "Prediction", "TOP_UNITS"]
