@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 import re
 import socket
@@ -187,7 +188,7 @@ def test_page_and_static_files_come_from_the_package(port):
         "Content-Security-Policy")
     # Everything the page loads is served here: no CDN, no absolute URL.
     for link in re.findall(r'(?:src|href)="([^"]+)"', html):
-        assert link.startswith("/") or link.startswith("data:"), link
+        assert link.startswith(("/", "data:")), link
         if link.startswith("/"):
             assert request(port, "GET", link)[0] == 200
     assert request(port, "GET", "/static/app.js")[1].getheader("Content-Type").startswith(
@@ -394,7 +395,7 @@ def test_sample_without_the_test_files_says_how_to_fetch(tmp_path, model_path):
 
 def _random_net(sizes, rng):
     net = Network()
-    for index, (a, b) in enumerate(zip(sizes, sizes[1:])):
+    for index, (a, b) in enumerate(itertools.pairwise(sizes)):
         net.add(Linear(f"fc{index + 1}", a, b, 0.05, rng=rng))
         if index < len(sizes) - 2:
             net.add(Relu(f"relu{index + 1}"))

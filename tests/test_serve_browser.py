@@ -11,6 +11,7 @@ the test's temporary directory.
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import re
 import shutil
@@ -103,7 +104,7 @@ STEPS = 12  # moves per segment, as a hand sends many
 def _points(page, stroke):
     box = page.locator("#pad").bounding_box()
     points = [stroke[0]]
-    for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+    for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
         points += [(x0 + (x1 - x0) * t / STEPS, y0 + (y1 - y0) * t / STEPS) for t in range(1, STEPS + 1)]
     return [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
 

@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 from mnist_mlp.errors import ConfigError
 from mnist_mlp.serve.api import ApiError, parse_predict
 
-__all__ = ["DigitServer", "make_server", "MAX_BODY"]
+__all__ = ["MAX_BODY", "DigitServer", "make_server"]
 
 MAX_BODY = 8 * 1024 * 1024  # bytes; a phone photo as a base64 data URL fits
 _READ_TIMEOUT = 20          # seconds a client may take to send its request
