@@ -552,3 +552,13 @@ def test_every_static_file_is_package_data():
     assert {"index.html", "app.js", "style.css"} <= set(files)
     for name in files:
         assert any(fnmatch.fnmatch(f"static/{name}", pattern) for pattern in patterns), name
+
+
+def test_a_get_with_a_body_is_answered_and_its_body_never_parsed(port):
+    # The unread body must not be read as a second request: the server closes instead.
+    data = b"GET /api/model HTTP/1.1\r\nHost: x\r\nContent-Length: 24\r\n\r\nDELETE /api/model HTTP/1.1"
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(data)
+        reply = b"".join(iter(lambda: sock.recv(65536), b""))
+    assert reply.startswith(b"HTTP/1.1 200") and reply.count(b"HTTP/1.1 ") == 1
+    assert b"Connection: close" in reply

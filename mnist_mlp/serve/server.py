@@ -112,6 +112,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method):
         self._body_read = False
         allowed = None
+        if method != "POST" and self._has_body():
+            self.close_connection = True  # only a POST's body is read; never parse one as a request
         try:
             path = self._path()
             allowed = "GET" if _UNIT_PATH.fullmatch(path) or path.startswith("/static/") \
