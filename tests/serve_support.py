@@ -32,7 +32,7 @@ from mnist_mlp.train.trainer import train
 TIMEOUT = 10  # seconds: every socket operation in the tests is bounded
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trained_model(data_dir):
     """Path of a small net trained on real MNIST (cached for the whole test process)."""
     out = Path(tempfile.mkdtemp(prefix="mnist-mlp-serve-test-"))
@@ -42,7 +42,7 @@ def trained_model(data_dir):
     return out / "model.npz"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mnist_test_split(data_dir):
     """The MNIST test images (uint8, (10000, 784)) and labels, read from the IDX files."""
     images = read_idx(Path(data_dir) / "t10k-images-idx3-ubyte", ndim=3).reshape(-1, 784)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 import re
 import socket
@@ -187,7 +188,7 @@ def test_page_and_static_files_come_from_the_package(port):
         "Content-Security-Policy")
     # Everything the page loads is served here: no CDN, no absolute URL.
     for link in re.findall(r'(?:src|href)="([^"]+)"', html):
-        assert link.startswith("/") or link.startswith("data:"), link
+        assert link.startswith(("/", "data:")), link
         if link.startswith("/"):
             assert request(port, "GET", link)[0] == 200
     assert request(port, "GET", "/static/app.js")[1].getheader("Content-Type").startswith(
@@ -394,7 +395,7 @@ def test_sample_without_the_test_files_says_how_to_fetch(tmp_path, model_path):
 
 def _random_net(sizes, rng):
     net = Network()
-    for index, (a, b) in enumerate(zip(sizes, sizes[1:])):
+    for index, (a, b) in enumerate(itertools.pairwise(sizes)):
         net.add(Linear(f"fc{index + 1}", a, b, 0.05, rng=rng))
         if index < len(sizes) - 2:
             net.add(Relu(f"relu{index + 1}"))
@@ -442,3 +443,122 @@ def test_port_in_use_is_a_one_line_config_error(model_path):
 def test_image_pixels_round_trip_base64():
     # The helper used above encodes what the server decodes.
     assert base64.b64decode(data_url(b"\x00\x01").split(",", 1)[1]) == b"\x00\x01"
+
+
+# -- which model, the command line, package data ------------------------------------------
+
+
+def _save_tiny(path, seed=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _random_net((784, 4, 10), np.random.default_rng(seed)).save(path)
+    return path
+
+
+def _history(path, val_acc):
+    record = {"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0 - (val_acc or 0),
+              "val_acc": val_acc, "test_loss": 1.0, "test_acc": 0.5, "lr": 0.1, "seconds": 1.0}
+    History(records=[record], best_epoch=1).save(path)
+
+
+def test_default_model_is_the_reports_choice(tmp_path):
+    from mnist_mlp.report.writer import choose_best
+    from mnist_mlp.serve import find_default_model
+    from mnist_mlp.study.store import RunResult, Store
+
+    store = Store(tmp_path / "report")
+    results = {}
+    for name, key, status, val_acc in (("a", "k1", "ok", 0.91), ("b", "k2", "ok", 0.95),
+                                       ("c", "k3", "failed", None), ("d", "k4", "ok", 0.93)):
+        final = {} if val_acc is None else {"val_acc": val_acc, "val_loss": 1 - val_acc}
+        results[name] = RunResult(name=name, key=key, status=status, config={}, final=final)
+        store.save(results[name])
+        if status == "ok":
+            _save_tiny(store.run_dir(name, key) / "model.npz")
+    _save_tiny(tmp_path / "runs" / "later" / "model.npz")   # a train run does not outrank the report
+    _history(tmp_path / "runs" / "later" / "history.json", 0.99)
+    path, why = find_default_model(tmp_path)
+    best = choose_best(results)
+    assert path == store.run_dir(best.name, best.key) / "model.npz" and best.name == "b"
+    assert "report" in why and "95.00%" in why
+
+
+def test_default_model_without_report_is_the_best_train_run(tmp_path):
+    from mnist_mlp.serve import find_default_model
+
+    for name, val_acc in (("r1", 0.90), ("r2", 0.96), ("r3", None)):
+        _save_tiny(tmp_path / "runs" / name / "model.npz")
+        if val_acc is not None:
+            _history(tmp_path / "runs" / name / "history.json", val_acc)
+    path, why = find_default_model(tmp_path)
+    assert path == tmp_path / "runs" / "r2" / "model.npz" and "96.00%" in why
+
+
+def test_no_model_anywhere_says_in_one_line_how_to_get_one(tmp_path, monkeypatch, capsys):
+    from mnist_mlp.serve import find_default_model
+
+    with pytest.raises(ConfigError, match=r"mnist-mlp serve --train"):
+        find_default_model(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["serve", "--port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no model found" in err and "mnist-mlp train" in err
+
+
+def test_model_and_train_together_are_refused(tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "m.npz"), "--train"]) == 1
+    assert "not both" in capsys.readouterr().err
+
+
+def test_train_flag_trains_a_quick_model_that_is_found_later(tmp_path, mnist_dir, monkeypatch):
+    from mnist_mlp.serve import find, find_default_model, train_quick_model
+
+    # Smaller than the real quick settings, to keep the suite fast; same code path.
+    monkeypatch.setattr(find, "QUICK_SETTINGS", {"hidden": (16,), "epochs": 1,
+                                                 "train_subset": 3000, "validation_size": 500})
+    path = train_quick_model(tmp_path, data_dir=mnist_dir, progress=False, log=lambda line: None)
+    assert path == tmp_path / "runs" / "serve-quick" / "model.npz"
+    assert find_default_model(tmp_path)[0] == path
+    description = ServedModel.load(path).describe()
+    assert description["summary"] == "784-16-10 relu" and 0 < description["validation_accuracy"] <= 1
+
+
+def test_search_folders_are_report_and_train_defaults():
+    from mnist_mlp.cli import build_parser
+    from mnist_mlp.cli import train as train_cli
+    from mnist_mlp.serve.find import REPORT_DIR, RUNS_DIR
+
+    assert build_parser().parse_args(["report"]).out == REPORT_DIR
+    assert train_cli._RUNS_DIR == RUNS_DIR
+
+
+def test_serve_binds_loopback_by_default():
+    from mnist_mlp.cli import build_parser
+
+    args = build_parser().parse_args(["serve"])
+    assert args.host == "127.0.0.1" and args.port == 8000 and args.model is None
+
+
+def test_every_static_file_is_package_data():
+    import fnmatch
+    from pathlib import Path
+
+    from mnist_mlp.cli.train import read_toml
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = read_toml(root / "pyproject.toml")["tool"]["setuptools"]["package-data"][
+        "mnist_mlp.serve"]
+    static = root / "mnist_mlp" / "serve" / "static"
+    files = sorted(p.name for p in static.iterdir())
+    assert {"index.html", "app.js", "style.css"} <= set(files)
+    for name in files:
+        assert any(fnmatch.fnmatch(f"static/{name}", pattern) for pattern in patterns), name
+
+
+def test_a_get_with_a_body_is_answered_and_its_body_never_parsed(port):
+    # The unread body must not be read as a second request: the server closes instead.
+    data = b"GET /api/model HTTP/1.1\r\nHost: x\r\nContent-Length: 24\r\n\r\nDELETE /api/model HTTP/1.1"
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(data)
+        reply = b"".join(iter(lambda: sock.recv(65536), b""))
+    assert reply.startswith(b"HTTP/1.1 200") and reply.count(b"HTTP/1.1 ") == 1
+    assert b"Connection: close" in reply

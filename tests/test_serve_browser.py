@@ -11,6 +11,7 @@ the test's temporary directory.
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import re
 import shutil
@@ -96,19 +97,41 @@ def screenshot(page, name, tmp_path):
     return path
 
 
+SEVEN = (((0.22, 0.2), (0.78, 0.2)), ((0.78, 0.2), (0.58, 0.5), (0.45, 0.84)))  # bar, then stem
+STEPS = 12  # moves per segment, as a hand sends many
+
+
+def _points(page, stroke):
+    box = page.locator("#pad").bounding_box()
+    points = [stroke[0]]
+    for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
+        points += [(x0 + (x1 - x0) * t / STEPS, y0 + (y1 - y0) * t / STEPS) for t in range(1, STEPS + 1)]
+    return [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+
+
 def draw_seven(page):
     """Two mouse strokes: the bar of a 7, then its stem, as a person draws one."""
-    box = page.locator("#pad").bounding_box()
-
-    def at(fx, fy):
-        return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
-
-    for stroke in (((0.22, 0.2), (0.78, 0.2)), ((0.78, 0.2), (0.58, 0.5), (0.45, 0.84))):
-        page.mouse.move(*at(*stroke[0]))
+    for stroke in SEVEN:
+        first, *rest = _points(page, stroke)
+        page.mouse.move(*first)
         page.mouse.down()
-        for point in stroke[1:]:
-            page.mouse.move(*at(*point), steps=12)
+        for point in rest:
+            page.mouse.move(*point)
         page.mouse.up()
+
+
+def draw_seven_by_touch(page):
+    """The same 7 with a finger: touch events through the DevTools protocol (as a phone sends)."""
+    session = page.context.new_cdp_session(page)
+    for stroke in SEVEN:
+        first, *rest = _points(page, stroke)
+        session.send("Input.dispatchTouchEvent",
+                     {"type": "touchStart", "touchPoints": [{"x": first[0], "y": first[1]}]})
+        for x, y in rest:
+            session.send("Input.dispatchTouchEvent",
+                         {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+        session.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    session.detach()
 
 
 def wait_for_answer(page, before):
@@ -161,9 +184,20 @@ def test_drawn_seven_is_read_as_seven(open_page, tmp_path, model_path):
     page.wait_for_function("() => Array.from(document.querySelectorAll('#units img'))"
                            ".every(img => img.complete && img.naturalWidth === 28)")
     assert screenshot(page, "serve-desktop.png", tmp_path).stat().st_size > 0
+    # Not a page that always says 7: clear, draw a 1, read a 1.
+    page.click("#clear")
+    before = predictions_done(page)
+    first, *rest = _points(page, ((0.52, 0.15), (0.48, 0.85)))
+    page.mouse.move(*first)
+    page.mouse.down()
+    for point in rest:
+        page.mouse.move(*point)
+    page.mouse.up()
+    wait_for_answer(page, before)
+    assert check_against_predict(page, tmp_path, model_path) == "1"
 
 
-def test_phone_width_fits_and_reads_a_seven(open_page, tmp_path, model_path):
+def test_phone_width_fits_and_reads_a_seven_drawn_by_touch(open_page, tmp_path, model_path):
     page = open_page(PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
     width = page.evaluate("document.documentElement.clientWidth")
     assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
@@ -173,7 +207,7 @@ def test_phone_width_fits_and_reads_a_seven(open_page, tmp_path, model_path):
     pad = page.locator("#pad").bounding_box()
     assert pad["width"] >= 0.8 * width    # the drawing area uses the screen's width
     before = predictions_done(page)
-    draw_seven(page)
+    draw_seven_by_touch(page)
     wait_for_answer(page, before)
     assert check_against_predict(page, tmp_path, model_path) == "7"
     screenshot(page, "serve-phone.png", tmp_path)

@@ -78,6 +78,7 @@ def server_port(workload, mnist_dir):
                 pytest.fail(f"the server did not start: {process.stderr.read() if process.poll() is not None else 'timeout'}")
             line = process.stdout.readline()
         port = int(line.split("127.0.0.1:")[1].split("/")[0])
+        _warm_up(port, workload[1])
         yield port
         assert process.poll() is None, "the server process died"
     finally:
@@ -90,6 +91,14 @@ def server_port(workload, mnist_dir):
             _, errors = process.communicate()
     assert process.returncode == 0, errors
     assert "Traceback" not in errors and "internal error" not in errors, errors
+
+
+def _warm_up(port, bodies):
+    """A few unmeasured requests of both kinds first: lazy imports and first-use costs."""
+    client = _Client(port)
+    for body in bodies[:2 * PNG_EVERY]:
+        assert client.send("POST", "/api/predict", body)[0] == 200
+    client.close()
 
 
 class _Client:

@@ -10,5 +10,12 @@ from mnist_mlp.serve.model import ServedModel
 from mnist_mlp.serve.samples import TestDigits
 from mnist_mlp.serve.server import MAX_BODY, DigitServer, make_server
 
-__all__ = ["ServedModel", "TestDigits", "DigitServer", "make_server", "MAX_BODY",
-           "find_default_model", "train_quick_model"]
+__all__ = [
+           "MAX_BODY",
+           "DigitServer",
+           "ServedModel",
+           "TestDigits",
+           "find_default_model",
+           "make_server",
+           "train_quick_model",
+]

@@ -31,7 +31,7 @@ import numpy as np
 from mnist_mlp.data.imageprep import MNIST_SIDE, load_digit_image, to_mnist_form
 from mnist_mlp.errors import DataError
 
-__all__ = ["ApiError", "parse_predict", "MAX_IMAGE_PIXELS"]
+__all__ = ["MAX_IMAGE_PIXELS", "ApiError", "parse_predict"]
 
 _PIXELS = MNIST_SIDE * MNIST_SIDE
 # Decoding allocates width x height floats several times over: 25 megapixels (a large

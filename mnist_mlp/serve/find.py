@@ -17,8 +17,14 @@ from pathlib import Path
 
 from mnist_mlp.errors import ConfigError, DataError
 
-__all__ = ["find_default_model", "train_quick_model", "REPORT_DIR", "RUNS_DIR", "QUICK_RUN",
-           "QUICK_SETTINGS"]
+__all__ = [
+    "QUICK_RUN",
+    "QUICK_SETTINGS",
+    "REPORT_DIR",
+    "RUNS_DIR",
+    "find_default_model",
+    "train_quick_model",
+]
 
 REPORT_DIR = Path("report")   # `mnist-mlp report --out` default
 RUNS_DIR = Path("runs")       # where `mnist-mlp train` puts runs without --out

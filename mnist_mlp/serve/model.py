@@ -30,7 +30,7 @@ from mnist_mlp.network import Network
 from mnist_mlp.train.build import INPUT_SIZE, predict_proba
 from mnist_mlp.train.history import History
 
-__all__ = ["ServedModel", "Prediction", "TOP_UNITS"]
+__all__ = ["TOP_UNITS", "Prediction", "ServedModel"]
 
 TOP_UNITS = 8  # first-layer units shown per prediction, most active first
 _SIDE = 28
@@ -78,6 +78,7 @@ class ServedModel:
         self._lock = threading.Lock()
         self._unit_png = {}
         self._check_shape()
+        self._scores = self._accuracies()  # read once: the run's history does not change
 
     @classmethod
     def load(cls, path):
@@ -150,8 +151,7 @@ class ServedModel:
         return {"source": self.name, "dataset": self.dataset, "classes": list(self.classes),
                 "layers": layers, "summary": self._summary(), "parameters": int(params),
                 "hidden_units": self.hidden_units, "normalize": self.meta.get("normalize"),
-                "loss": config.get("loss"), "epochs": config.get("epochs"),
-                **self._accuracies()}
+                "loss": config.get("loss"), "epochs": config.get("epochs"), **self._scores}
 
     def _summary(self):
         """e.g. ``784-128-10 relu``."""

@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 from mnist_mlp.errors import ConfigError
 from mnist_mlp.serve.api import ApiError, parse_predict
 
-__all__ = ["DigitServer", "make_server", "MAX_BODY"]
+__all__ = ["MAX_BODY", "DigitServer", "make_server"]
 
 MAX_BODY = 8 * 1024 * 1024  # bytes; a phone photo as a base64 data URL fits
 _READ_TIMEOUT = 20          # seconds a client may take to send its request
@@ -91,6 +91,9 @@ def make_server(model, host="127.0.0.1", port=8000, *, samples=None, max_body=MA
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"   # keep-alive: a client reuses its connection
+    # Headers and body leave in two writes; with Nagle's algorithm on, the second waits
+    # for the client's delayed ACK of the first: a 40 ms stall on every keep-alive answer.
+    disable_nagle_algorithm = True
     server_version = "mnist-mlp-serve"
     timeout = _READ_TIMEOUT
 
@@ -112,6 +115,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method):
         self._body_read = False
         allowed = None
+        if method != "POST" and self._has_body():
+            self.close_connection = True  # only a POST's body is read; never parse one as a request
         try:
             path = self._path()
             allowed = "GET" if _UNIT_PATH.fullmatch(path) or path.startswith("/static/") \
