@@ -61,6 +61,12 @@ def test_zip_of_the_folder_itself_reads_the_lone_top_folder_as_root(tmp_path):
     assert sub.problems == ["ignored 1 macOS metadata file(s) under __MACOSX/"]
 
 
+def test_a_lone_codes_folder_is_kept_as_the_layout_not_stripped(tmp_path):
+    sub = read_submission(_zip(tmp_path / "s.zip", {"codes/layers.py": b"x = 1\n"}))
+    assert list(sub.files) == ["codes/layers.py"]
+    assert sub.codes == {"layers.py": b"x = 1\n"}
+
+
 def test_folder_reads_like_the_same_zip(tmp_path):
     root = tmp_path / "2018011234"
     for rel, data in GOOD.items():

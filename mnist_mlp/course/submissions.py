@@ -28,7 +28,7 @@ Two kinds of trouble, two channels:
   ``__MACOSX/`` metadata). Grading and similarity go on and show them.
 
 A zip made by zipping the submission folder itself (``2018011234/codes/...``)
-is read as if that one top folder were the root. Nothing is ever extracted to
+is read as if that one top folder were the root (unless that folder is ``codes``). Nothing is ever extracted to
 disk; only the standard library is used.
 """
 
@@ -359,7 +359,8 @@ def _strip_top_folder(files: dict[str, bytes]) -> tuple[dict[str, bytes], list[s
         problems.append(f"ignored {len(mac)} macOS metadata file(s) under __MACOSX/")
         files = {rel: data for rel, data in files.items() if rel not in mac}
     tops = {rel.split("/")[0] for rel in files}
-    if len(tops) == 1 and all("/" in rel for rel in files):
+    # A lone "codes/" is the seed's layout itself (a submission of code only), not a wrapper.
+    if len(tops) == 1 and all("/" in rel for rel in files) and tops != {"codes"}:
         top = tops.pop() + "/"
         files = {rel[len(top) :]: data for rel, data in files.items()}
     return files, problems
