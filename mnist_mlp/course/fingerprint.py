@@ -3,8 +3,10 @@
 The normalisation is what makes renaming, comment rewrites and reformatting
 useless to a copier:
 
-* identifiers become one token ``V`` (keywords and builtins are kept: ``for``,
-  ``range`` and ``sum`` say how the code is built, a variable's name does not);
+* identifiers become one token ``V``; keywords are kept, and so are builtins
+  where they are called (``for``, ``range(`` and ``sum(`` say how the code is
+  built, a variable's name does not; the seed's parameter ``input`` is a
+  builtin's name used as a variable, so it is a ``V``);
 * every number becomes ``N`` and every string ``S`` (adjacent strings, an
   implicit concatenation, become one ``S``);
 * comments, blank lines, line continuations and docstrings (any statement that
@@ -41,7 +43,8 @@ from mnist_mlp.errors import DataError
 
 __all__ = ["Tokens", "kgram_hashes", "tokenise", "winnow"]
 
-_KEPT_NAMES = frozenset(keyword.kwlist) | frozenset(dir(builtins))
+_KEYWORDS = frozenset(keyword.kwlist)
+_BUILTINS = frozenset(dir(builtins)) - _KEYWORDS
 _OPENERS = frozenset("([{")
 _CLOSERS = frozenset(")]}")
 _CONSTANTS = frozenset({"N", "S", "True", "False", "None"})
@@ -84,7 +87,8 @@ def _raw(source: str):
         if tok.type in _SKIPPED or (tok.type == tokenize.ERRORTOKEN and tok.string.isspace()):
             continue
         if tok.type == tokenize.NAME:
-            yield (tok.string if tok.string in _KEPT_NAMES else "V"), tok.start[0]
+            kept = tok.string in _KEYWORDS or tok.string in _BUILTINS
+            yield (tok.string if kept else "V"), tok.start[0]
         elif tok.type == tokenize.NUMBER:
             yield "N", tok.start[0]
         elif tok.type == tokenize.STRING:
@@ -152,6 +156,12 @@ def _strip_wrapping(body):
 def _normalise(raw: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """Drop trailing commas, dead statements, ``if False:`` blocks and wrapping parentheses."""
     raw = _merge_strings([tok for i, tok in enumerate(raw) if not _trailing_comma(raw, i)])
+    # A builtin is kept only where it is called: "range(" says how the code is built,
+    # while the seed's parameter "input" (a builtin's name) is just a name.
+    raw = [
+        ("V", line) if t in _BUILTINS and (i + 1 == len(raw) or raw[i + 1][0] != "(") else (t, line)
+        for i, (t, line) in enumerate(raw)
+    ]
     out: list[tuple[str, int]] = []
     skip_depth = 0  # > 0 while inside an "if False:" block
     for prefix, body in _units(raw):
