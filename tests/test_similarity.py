@@ -46,8 +46,8 @@ def handout(tmp_path_factory):
     return _write(tmp_path_factory.mktemp("handout"), template_files())
 
 
-def _template(handout, settings=Settings()):
-    return load_template(handout, settings.k)
+def _template(handout):
+    return load_template(handout, Settings().k)
 
 
 def _pair(result, a, b):
@@ -222,7 +222,7 @@ def _class(tmp_path, authors, names=("ann", "bob", "cat", "dan")):
 
 def test_command_writes_the_csv_by_score_the_page_and_a_summary(tmp_path, authors, handout, capsys):
     subs = _class(tmp_path, authors)
-    past = _write(tmp_path / "past" / "2023_bob", authors[1])
+    _write(tmp_path / "past" / "2023_bob", authors[1])
     out = tmp_path / "out"
     argv = ["similarity", *map(str, sorted(subs.iterdir())), "--template", str(handout)]
     code = main([*argv, "--past", str(tmp_path / "past"), "--out", str(out)])

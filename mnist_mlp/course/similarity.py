@@ -21,7 +21,8 @@ A fragment is a run of shared fingerprints on one "diagonal" (the same offset
 between the two token streams, in the same pair of files) with gaps of at most
 ``w + k`` tokens: code copied in one piece. ``shared_lines`` counts the lines
 covered by shared fingerprints, and ``longest`` the longest fragment, each as the
-smaller of the two sides.
+smaller of the two sides. The fragments shown for a pair above the threshold are
+tiled, longest first, so that no two overlap on either side.
 
 Bad input never stops the comparison: a refused submission, a file that is not
 UTF-8 or does not tokenise, a submission with nothing beyond the template, a
@@ -333,6 +334,7 @@ def _fragments(
             spans_b.append((fb, lb[first + diag], lb[prev + diag + k - 1]))
             first = prev = pos
     pieces.sort(key=lambda p: (-p[0], p[1], p[4]))
+    pieces = _tile(pieces, k) if keep else pieces[:1]
     a_files, b_files = list(a.sources), list(b.sources)
     fragments = [
         Fragment(
@@ -342,9 +344,33 @@ def _fragments(
             (b._lines[fb][first + diag], b._lines[fb][last + diag + k - 1]),
             tokens,
         )
-        for tokens, fa, fb, diag, first, last in (pieces if keep else pieces[:1])
+        for tokens, fa, fb, diag, first, last in pieces
     ]
     return fragments, min(_count_lines(spans_a), _count_lines(spans_b))
+
+
+def _tile(pieces: list[tuple], k: int) -> list[tuple]:
+    """Longest first, keep the pieces that overlap no kept one on either side (as JPlag tiles).
+
+    The same idiom can match at several places (a loss's forward and backward);
+    tiling pairs each piece of code with one counterpart, so the side-by-side
+    view shows one clean correspondence.
+    """
+    kept, taken_a, taken_b = [], [], []
+    for piece in pieces:
+        _, fa, fb, diag, first, last = piece
+        span_a, span_b = (fa, first, last + k - 1), (fb, first + diag, last + diag + k - 1)
+        if not any(_overlap(span_a, t) for t in taken_a) and not any(
+            _overlap(span_b, t) for t in taken_b
+        ):
+            kept.append(piece)
+            taken_a.append(span_a)
+            taken_b.append(span_b)
+    return kept
+
+
+def _overlap(x: tuple[int, int, int], y: tuple[int, int, int]) -> bool:
+    return x[0] == y[0] and x[1] <= y[2] and y[1] <= x[2]
 
 
 def _count_lines(spans: list[tuple[int, int, int]]) -> int:

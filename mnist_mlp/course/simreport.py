@@ -38,7 +38,7 @@ th{background:#f5f5f7;position:sticky;top:0}td.n{text-align:right;font-variant-n
 .past{font-size:.8em;color:#fff;background:#7f8c8d;border-radius:3px;padding:0 .3em;margin-left:.3em}
 .cluster{margin:.3em 0}.pair{border:1px solid #ddd;border-radius:6px;margin:1em 0;padding:.2em .8em}
 .pair>summary{font-weight:600;cursor:pointer;padding:.4em 0}
-.sides{display:grid;grid-template-columns:1fr 1fr;gap:.8em}
+.sides{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:.8em}
 .side h4{margin:.6em 0 .2em;font:600 13px monospace}
 pre{margin:0;background:#fafafa;border:1px solid #eee;overflow-x:auto;font:12px/1.4 monospace}
 pre span{display:block;white-space:pre;padding-right:.5em}pre i{display:inline-block;width:3.2em;
