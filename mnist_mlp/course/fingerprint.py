@@ -14,8 +14,10 @@ useless to a copier:
 * so are the statements copiers insert as padding because they change nothing
   the program computes: ``pass``, ``assert ...``, a ``print(...)`` statement,
   names set to constants (``debug = False``, ``a, b = 1.05, 1.67``) and whole
-  ``if False:`` blocks. What this costs: an honest constant or print no longer
-  counts as shared structure, which only lowers scores;
+  ``if False:`` blocks, and (with :func:`dead_stores`) assignments in a function
+  to names nothing in the file reads. What this costs: an honest constant,
+  print or unused variable no longer counts as shared structure, which only
+  lowers scores;
 * ``;`` becomes a NEWLINE, a trailing comma before a closing bracket is dropped
   and parentheses around a whole returned or assigned expression go, so joining,
   exploding and wrapping lines (as formatters do) changes nothing;
@@ -32,6 +34,7 @@ hash of a string) is the same in every process.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import io
 import keyword
@@ -41,7 +44,7 @@ from dataclasses import dataclass
 
 from mnist_mlp.errors import DataError
 
-__all__ = ["Tokens", "kgram_hashes", "tokenise", "winnow"]
+__all__ = ["Tokens", "dead_stores", "kgram_hashes", "tokenise", "winnow"]
 
 _KEYWORDS = frozenset(keyword.kwlist)
 _BUILTINS = frozenset(dir(builtins)) - _KEYWORDS
@@ -72,10 +75,19 @@ class Tokens:
     lines: tuple[int, ...]
 
 
-def _raw(source: str):
-    """The significant tokens as (normalised text, line), f-strings folded into one ``S``."""
-    depth = 0
+def _raw(source: str, dead: list[tuple[tuple[int, int], tuple[int, int]]]):
+    """The significant tokens as (normalised text, line), f-strings folded into one ``S``.
+
+    Tokens that start inside one of the ``dead`` spans ((line, col) to (line, col),
+    sorted) are left out.
+    """
+    depth, spans = 0, iter(dead)
+    span = next(spans, None)
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        while span is not None and tok.start >= span[1]:
+            span = next(spans, None)
+        if span is not None and span[0] <= tok.start < span[1]:
+            continue
         if tok.type == _FSTRING_START:
             depth += 1
             if depth == 1:
@@ -199,8 +211,64 @@ def _merge_strings(body):
     ]
 
 
-def tokenise(source: str) -> Tokens:
+def dead_stores(source: str) -> tuple[list[tuple[tuple[int, int], tuple[int, int]]], str | None]:
+    """Where the source assigns, inside a function, names that nothing in the file reads.
+
+    ``unused = np.zeros(1)`` or ``shape_seen = input.shape`` pad a copy without
+    changing what it computes; a compiler calls them dead stores. A name counts
+    as read if it is loaded anywhere in the file, so this errs on keeping code.
+
+    Returns
+    -------
+    spans : list of ((line, col), (end_line, end_col))
+        The dead assignments, sorted, for :func:`tokenise`'s ``dead``.
+    problem : str or None
+        Why the source could not be parsed (then there are no spans).
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return [], f"has a syntax error (line {exc.lineno}: {exc.msg})"
+    except (RecursionError, MemoryError, ValueError):
+        return [], "could not be parsed"
+    read = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Store)
+    }
+    spans = []
+    for func in ast.walk(tree):
+        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(func):
+            if (
+                isinstance(node, ast.Assign)
+                and _targets(node.targets)
+                and not (_targets(node.targets) & read)
+            ):
+                spans.append(
+                    ((node.lineno, node.col_offset), (node.end_lineno, node.end_col_offset))
+                )
+    return sorted(set(spans)), None
+
+
+def _targets(targets) -> set[str]:
+    """The names an assignment binds, or an empty set if it binds anything else."""
+    names = set()
+    for target in targets:
+        parts = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
+        if not all(isinstance(p, ast.Name) for p in parts):
+            return set()
+        names.update(p.id for p in parts)
+    return names
+
+
+def tokenise(source: str, dead=()) -> Tokens:
     """Normalise Python source into tokens (see the module docstring).
+
+    Parameters
+    ----------
+    source : str
+    dead : list of spans, optional
+        From :func:`dead_stores`: code left out.
 
     Raises
     ------
@@ -209,7 +277,7 @@ def tokenise(source: str) -> Tokens:
         dedent); the message names the line.
     """
     try:
-        pairs = _normalise(list(_raw(source)))
+        pairs = _normalise(list(_raw(source, list(dead))))
     except (tokenize.TokenError, SyntaxError) as exc:
         line = getattr(exc, "lineno", None) or (exc.args[1][0] if len(exc.args) > 1 else "?")
         raise DataError(f"does not tokenise (line {line}: {exc.args[0]})") from None

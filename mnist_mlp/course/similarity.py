@@ -32,7 +32,6 @@ and the rest is compared.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import itertools
 import os
@@ -41,7 +40,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mnist_mlp.course.fingerprint import kgram_hashes, tokenise, winnow
+from mnist_mlp.course.fingerprint import dead_stores, kgram_hashes, tokenise, winnow
 from mnist_mlp.course.submissions import Submission, SubmissionRefused, read_submission
 from mnist_mlp.errors import ConfigError, DataError
 
@@ -210,7 +209,8 @@ def load_template(path: str | os.PathLike | None, k: int) -> Template:
     hashes, problems = set(), []
     for rel in files:
         try:
-            hashes.update(kgram_hashes(tokenise(sub.text(rel)).ids, k))
+            text = sub.text(rel)
+            hashes.update(kgram_hashes(tokenise(text, dead_stores(text)[0]).ids, k))
         except DataError as exc:
             what = f"{rel} {exc}; its code is not excluded from the matches"
             problems.append(Problem("template", what.replace(f"{sub.name}/{rel} ", "")))
@@ -255,22 +255,15 @@ def _fingerprint(sub: Submission, past: bool, template: Template, settings, cach
 
 
 def _tokens_and_hashes(text: str, settings: Settings):
+    """(tokens, k-gram hashes, winnowed positions, a note or None), or why it failed."""
+    dead, problem = dead_stores(text)
     try:
-        tokens = tokenise(text)
+        tokens = tokenise(text, dead)
     except DataError as exc:
         return f"{exc}; skipped"
     hashes = kgram_hashes(tokens.ids, settings.k)
-    return tokens, hashes, winnow(hashes, settings.w), _syntax_note(text)
-
-
-def _syntax_note(text: str) -> str | None:
-    try:
-        ast.parse(text)
-    except SyntaxError as exc:
-        return f"has a syntax error (line {exc.lineno}: {exc.msg}); compared on its tokens anyway"
-    except (RecursionError, MemoryError, ValueError):
-        return "could not be parsed; compared on its tokens anyway"
-    return None
+    note = f"{problem}; compared on its tokens anyway" if problem else None
+    return tokens, hashes, winnow(hashes, settings.w), note
 
 
 # --------------------------------------------------------------------------- all pairs
