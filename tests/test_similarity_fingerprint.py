@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from mnist_mlp.course.fingerprint import kgram_hashes, tokenise, winnow
+from mnist_mlp.course.fingerprint import dead_stores, kgram_hashes, tokenise, winnow
 from mnist_mlp.errors import DataError
 
 ORIGINAL = '''\
@@ -133,3 +133,26 @@ def test_kgram_hashes_are_the_same_in_every_process():
         for seed in ("1", "2")
     }
     assert runs == {f"{kgram_hashes(tokenise(ORIGINAL).ids, 9)}\n"}
+
+
+def test_dead_stores_in_functions_are_left_out_and_read_names_kept():
+    padded = (
+        "LIMIT = 3\n"
+        "def f(x):\n"
+        "    shape_seen = x.shape; y = x + 1\n"
+        "    _ = len([])\n"
+        "    a, b = x, 2\n"
+        "    self.cache = x * 2\n"
+        "    return y + a + LIMIT\n"
+    )
+    spans, problem = dead_stores(padded)
+    assert problem is None
+    assert spans == [((3, 4), (3, 24)), ((4, 4), (4, 15))]
+    plain = "LIMIT = 3\ndef f(x):\n    y = x + 1\n    a, b = x, 2\n    self.cache = x * 2\n"
+    plain += "    return y + a + LIMIT\n"
+    assert tokenise(padded, spans).text == tokenise(plain).text
+
+
+def test_dead_stores_report_a_syntax_error_and_leave_nothing_out():
+    spans, problem = dead_stores("def f(x)\n    return x\n")
+    assert spans == [] and problem == "has a syntax error (line 1: expected ':')"
