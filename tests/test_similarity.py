@@ -232,9 +232,9 @@ def test_command_writes_the_csv_by_score_the_page_and_a_summary(tmp_path, author
     scores = [float(r[2]) for r in rows[1:]]
     assert scores == sorted(scores, reverse=True)
     assert rows[1][:3] == ["bob", "2023_bob", "1.0000"]  # a past answer handed in again
-    assert rows[2][:2] == ["ann", "ann_copy"] and float(rows[2][2]) >= 0.75
+    assert rows[2][:2] == ["ann", "ann_copy"] and float(rows[2][2]) >= 0.8
     stdout = capsys.readouterr().out
-    assert stdout.startswith("5 submissions compared (and 1 past); 2 pairs at or above 0.75")
+    assert stdout.startswith("5 submissions compared (and 1 past); 2 pairs at or above 0.8 in 2 clusters")
     assert "similarity.html" in stdout
     assert "2023_bob<span class='past'>past</span>" in (out / "similarity.html").read_text()
 

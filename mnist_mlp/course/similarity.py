@@ -82,7 +82,7 @@ class Settings:
 
     k: int = 9
     w: int = 4
-    threshold: float = 0.75
+    threshold: float = 0.8
     max_fraction: float = 0.3
 
     def __post_init__(self):
@@ -474,7 +474,11 @@ def _expand_past(paths) -> list[Path]:
         if not path.exists():
             raise ConfigError(f"the past folder {str(path)!r} does not exist; pass --past DIR")
         single = path.is_file() or (path / "codes").is_dir() or any(path.glob("*.py"))
-        out += [path] if single else sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        children = [
+            p for p in sorted(path.iterdir())
+            if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() == ".zip")
+        ]  # fmt: skip
+        out += [path] if single else children
     return out
 
 
