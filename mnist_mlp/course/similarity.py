@@ -33,14 +33,14 @@ and the rest is compared.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mnist_mlp.course.fingerprint import dead_stores, kgram_hashes, tokenise, winnow
+from mnist_mlp.course.simpairs import clusters, fragments, shared_counts
 from mnist_mlp.course.submissions import Submission, SubmissionRefused, read_submission
 from mnist_mlp.errors import ConfigError, DataError
 
@@ -282,121 +282,6 @@ def _drop_idioms(docs: list[Compared], settings: Settings, problems: list[Proble
         doc.fingerprints = len(doc._fps)
 
 
-def _shared_counts(docs: list[Compared]) -> Counter:
-    """Shared fingerprints per pair of indices, through the inverted index."""
-    index = defaultdict(list)
-    for i, doc in enumerate(docs):
-        for h in doc._fps:
-            index[h].append(i)
-    counts = Counter()
-    for holders in index.values():
-        if len(holders) < 2:
-            continue
-        now = [i for i in holders if not docs[i].past]
-        old = [i for i in holders if docs[i].past]
-        counts.update(itertools.combinations(now, 2))  # holders are in index order
-        if old and now:
-            counts.update((i, j) if i < j else (j, i) for i in now for j in old)
-    return counts
-
-
-def _fragments(
-    a: Compared, b: Compared, settings: Settings, keep: bool
-) -> tuple[list[Fragment], int]:
-    """The pieces of code a and b share (all if ``keep``, else the longest), and the lines
-    covered by shared fingerprints on the smaller side.
-    """
-    runs = defaultdict(list)  # (file in a, file in b, diagonal) -> positions in a
-    a_fps, b_fps = a._fps, b._fps
-    for h in a_fps.keys() & b_fps.keys():
-        for fa, pa in a_fps[h]:
-            for fb, pb in b_fps[h]:
-                runs[fa, fb, pb - pa].append(pa)
-    k, gap = settings.k, settings.w + settings.k
-    pieces, spans_a, spans_b = [], [], []  # pieces: (tokens, fa, fb, diag, first, last)
-    for (fa, fb, diag), starts in runs.items():
-        starts.sort()
-        la, lb = a._lines[fa], b._lines[fb]
-        first = prev = starts[0]
-        for pos in [*starts[1:], None]:
-            if pos is not None and pos - prev <= gap:
-                prev = pos
-                continue
-            pieces.append((prev + k - first, fa, fb, diag, first, prev))
-            spans_a.append((fa, la[first], la[prev + k - 1]))
-            spans_b.append((fb, lb[first + diag], lb[prev + diag + k - 1]))
-            first = prev = pos
-    pieces.sort(key=lambda p: (-p[0], p[1], p[4]))
-    pieces = _tile(pieces, k) if keep else pieces[:1]
-    a_files, b_files = list(a.sources), list(b.sources)
-    fragments = [
-        Fragment(
-            a_files[fa],
-            (a._lines[fa][first], a._lines[fa][last + k - 1]),
-            b_files[fb],
-            (b._lines[fb][first + diag], b._lines[fb][last + diag + k - 1]),
-            tokens,
-        )
-        for tokens, fa, fb, diag, first, last in pieces
-    ]
-    return fragments, min(_count_lines(spans_a), _count_lines(spans_b))
-
-
-def _tile(pieces: list[tuple], k: int) -> list[tuple]:
-    """Longest first, keep the pieces that overlap no kept one on either side (as JPlag tiles).
-
-    The same idiom can match at several places (a loss's forward and backward);
-    tiling pairs each piece of code with one counterpart, so the side-by-side
-    view shows one clean correspondence.
-    """
-    kept, taken_a, taken_b = [], [], []
-    for piece in pieces:
-        _, fa, fb, diag, first, last = piece
-        span_a, span_b = (fa, first, last + k - 1), (fb, first + diag, last + diag + k - 1)
-        if not any(_overlap(span_a, t) for t in taken_a) and not any(
-            _overlap(span_b, t) for t in taken_b
-        ):
-            kept.append(piece)
-            taken_a.append(span_a)
-            taken_b.append(span_b)
-    return kept
-
-
-def _overlap(x: tuple[int, int, int], y: tuple[int, int, int]) -> bool:
-    return x[0] == y[0] and x[1] <= y[2] and y[1] <= x[2]
-
-
-def _count_lines(spans: list[tuple[int, int, int]]) -> int:
-    """Lines covered by (file, first, last) spans, each line counted once."""
-    total, end = 0, (-1, -1)
-    for f, lo, hi in sorted(spans):
-        if (f, hi) <= end:
-            continue
-        start = max(lo, end[1] + 1) if f == end[0] else lo
-        total += hi - start + 1
-        end = (f, hi)
-    return total
-
-
-def _clusters(names: list[str], pairs: list[Pair], threshold: float) -> list[list[str]]:
-    """Groups of submissions linked, directly or through others, by pairs above the threshold."""
-    parent = {name: name for name in names}
-
-    def root(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for pair in pairs:
-        if pair.score >= threshold:
-            parent[root(pair.a)] = root(pair.b)
-    groups = defaultdict(list)
-    for name in names:
-        groups[root(name)].append(name)
-    return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: (-len(g), g))
-
-
 def compare(
     submissions: list[Submission],
     template: Template | None = None,
@@ -428,17 +313,16 @@ def compare(
             problems.append(Problem(doc.name, "no code beyond the template to compare; skipped"))
     docs = [d for d in docs if d.fingerprints]
     pairs = []
-    for (i, j), shared in _shared_counts(docs).items():
+    for (i, j), shared in shared_counts(docs).items():
         a, b = docs[i], docs[j]
         score = 2 * shared / (a.fingerprints + b.fingerprints)
         keep = score >= settings.threshold
-        fragments, lines = _fragments(a, b, settings, keep)
-        pairs.append(
-            Pair(a.name, b.name, score, shared, lines, fragments[0], fragments if keep else [])
-        )
+        found, lines = fragments(a, b, settings.k, settings.w, keep)
+        found = [Fragment(*f) for f in found]
+        pairs.append(Pair(a.name, b.name, score, shared, lines, found[0], found if keep else []))
     pairs.sort(key=lambda p: (-p.score, p.a, p.b))
-    clusters = _clusters([d.name for d in docs], pairs, settings.threshold)
-    return SimilarityResult(settings, docs, pairs, clusters, problems, len(template.files))
+    groups = clusters([d.name for d in docs], pairs, settings.threshold)
+    return SimilarityResult(settings, docs, pairs, groups, problems, len(template.files))
 
 
 # --------------------------------------------------------------------------- from paths
