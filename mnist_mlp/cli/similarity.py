@@ -41,9 +41,14 @@ def register(subparsers) -> None:
         default=[],
         metavar="DIR",
         help="earlier years' answers (a submission, or a folder of them): compared with "
-        "every submission, not with each other",
+        "every submission, not with each other; put it after the submissions",
     )
-    parser.add_argument("--out", default="similarity", metavar="DIR", help="(default: %(default)s)")
+    parser.add_argument(
+        "--out",
+        default="similarity",
+        metavar="DIR",
+        help="folder for similarity.csv and similarity.html (default: %(default)s)",
+    )
     parser.add_argument(
         "--threshold",
         type=float,

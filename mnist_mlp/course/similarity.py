@@ -210,10 +210,14 @@ def load_template(path: str | os.PathLike | None, k: int) -> Template:
     for rel in files:
         try:
             text = sub.text(rel)
-            hashes.update(kgram_hashes(tokenise(text, dead_stores(text)[0]).ids, k))
+            dead, problem = dead_stores(text)
+            hashes.update(kgram_hashes(tokenise(text, dead).ids, k))
         except DataError as exc:
             what = f"{rel} {exc}; its code is not excluded from the matches"
             problems.append(Problem("template", what.replace(f"{sub.name}/{rel} ", "")))
+            continue
+        if problem:
+            problems.append(Problem("template", f"{rel} {problem}; excluded on its tokens"))
     return Template(hashes, {_key(rel): d for rel, d in files.items()}, problems)
 
 
