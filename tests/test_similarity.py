@@ -177,9 +177,14 @@ def test_bad_input_is_named_in_the_report_and_skipped_never_a_crash(tmp_path, au
         archive.writestr("../../evil.py", "x = 1\n")
     handout = _write(tmp_path / "handout", template_files())
     (handout / "codes" / "broken.py").write_text("def g(:\n    (\n")
+    (handout / "codes" / "typo.py").write_text("def f(x)\n    return x\n")
     result = find_similar(sorted(subs.iterdir()), handout)
     problems = [str(p) for p in result.problems]
     assert any(p.startswith("template: codes/broken.py does not tokenise") for p in problems)
+    assert (
+        "template: codes/typo.py has a syntax error (line 1: expected ':'); excluded on its "
+        "tokens" in problems
+    )
     assert any(p.startswith("latin1: codes/layers.py is not valid UTF-8 (line 2") for p in problems)
     assert any(
         p.startswith("unclosed: codes/layers.py does not tokenise (line 3") for p in problems
@@ -234,7 +239,9 @@ def test_command_writes_the_csv_by_score_the_page_and_a_summary(tmp_path, author
     assert rows[1][:3] == ["bob", "2023_bob", "1.0000"]  # a past answer handed in again
     assert rows[2][:2] == ["ann", "ann_copy"] and float(rows[2][2]) >= 0.8
     stdout = capsys.readouterr().out
-    assert stdout.startswith("5 submissions compared (and 1 past); 2 pairs at or above 0.8 in 2 clusters")
+    assert stdout.startswith(
+        "5 submissions compared (and 1 past); 2 pairs at or above 0.8 in 2 clusters"
+    )
     assert "similarity.html" in stdout
     assert "2023_bob<span class='past'>past</span>" in (out / "similarity.html").read_text()
 
