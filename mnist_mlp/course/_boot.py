@@ -13,11 +13,13 @@ hidden from the sandbox). In order:
    at ``/tmp/work`` (read-write) and the shared data at ``/tmp/data`` (read-only).
    ``/dev/shm`` gets its own small tmpfs. Nothing of the grader, the other
    submissions, the home folder or the test split is reachable.
-2. Set the resource limits (address space, CPU time, processes, file size,
+2. Fork the runner's process and stay as the namespace's PID 1, reaping
+   orphans and reporting how the runner ended (its signal, if any) on fd 3.
+   In the runner's process: set the resource limits (address space, CPU time, processes, file size,
    open files, no core dumps).
-3. Drop to the unprivileged uid/gid given (no supplementary groups, no new
+   then drop to the unprivileged uid/gid given (no supplementary groups, no new
    privileges), so no file outside the scratch folder can be written.
-4. ``exec`` the runner, whose only channel back is the result pipe (fd 3).
+   and ``exec`` the runner, whose only channel back is the result pipe.
 """
 
 import ctypes
@@ -94,20 +96,45 @@ def _drop(uid, gid):
 def main(config_path):
     with open(config_path, encoding="utf-8") as fh:
         config = json.load(fh)
+    result_fd = int(config["runner_args"][-1])
     try:
         _hide_everything(config["expose"], config["scratch"], config["data"])
+    except OSError as exc:
+        # The grader reads this as "the sandbox could not be set up", not as the submission's fault.
+        _report(result_fd, {"stage": "boot", "error": str(exc)})
+        return 70
+    runner = os.fork()
+    if runner == 0:
+        _start_runner(config)
+    # This process is PID 1 of the namespace: it reaps every orphan, and when it
+    # returns, the kernel kills whatever the submission left running.
+    while True:
+        pid, status = os.wait()
+        if pid == runner:
+            break
+    signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+    _report(result_fd, {"stage": "exit", "signal": signal_number, "code": code})
+    return 0
+
+
+def _report(fd, message):
+    os.write(fd, (json.dumps(message) + "\n").encode())
+
+
+def _start_runner(config):
+    """In the forked child: limits, unprivileged user, then the runner (never returns)."""
+    try:
         _limit(config["limits"])
         _drop(config["uid"], config["gid"])
         os.chdir("/tmp/work")
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/work", "LANG": "C.UTF-8",
+               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        os.execve(config["python"], [config["python"], "-I", "-B", "/tmp/data/_runner.py",
+                                     *config["runner_args"]], env)
     except OSError as exc:
-        # The grader reads this as "the sandbox could not be set up", not as the submission's fault.
-        os.write(int(config["runner_args"][-1]), (json.dumps({"stage": "boot", "error": str(exc)}) + "\n").encode())
-        return 70
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/work", "LANG": "C.UTF-8",
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    os.execve(config["python"], [config["python"], "-I", "-B", "/tmp/data/_runner.py",
-                                 *config["runner_args"]], env)
-    return 71
+        _report(int(config["runner_args"][-1]), {"stage": "boot", "error": str(exc)})
+    os._exit(70)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ def _install_hook(scratch, readable):
             _VIOLATIONS.append(detail)
             raise PermissionError(f"sandbox: {detail}")
         if event == "open" and isinstance(args[0], (str, bytes)):
-            path = os.path.abspath(os.fsdecode(args[0]))
+            # realpath: a symlink in the scratch folder does not lead outside it.
+            path = os.path.realpath(os.fsdecode(args[0]))
             mode, flags = args[1], args[2] if len(args) > 2 else 0
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
                 isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))

@@ -21,7 +21,7 @@ from mnist_mlp.course.codecheck import check_submission
 from mnist_mlp.course.probes import Check
 from mnist_mlp.course.submissions import Submission
 
-__all__ = ["FORBIDDEN_IMPORTS", "layout_check", "rules_check", "summary_check", "write_codes"]
+__all__ = ["FORBIDDEN_IMPORTS", "forbidden_kind", "layout_check", "rules_check", "summary_check", "write_codes"]
 
 FORBIDDEN_IMPORTS = frozenset({
     "torch", "torchvision", "tensorflow", "keras", "jax", "flax", "mxnet", "paddle", "chainer",
@@ -43,16 +43,21 @@ def layout_check(sub: Submission | None, refused: str | None = None) -> Check:
     if sub is None:
         return Check("layout", False, f"refused: {refused}")
     problems = list(sub.problems)
-    for rel in sub.files:
-        lower, parts = rel.lower(), rel.split("/")
-        if "__pycache__" in parts or lower.endswith(_COMPILED):
-            problems.append(f"{rel}: a compiled object")
-        elif lower.endswith(_WEIGHTS):
-            problems.append(f"{rel}: model weights or saved arrays")
-        elif _RAW_DATA.search(lower):
-            problems.append(f"{rel}: raw data")
+    problems += [f"{rel}: {kind}" for rel in sub.files if (kind := forbidden_kind(rel))]
     shown = problems[:8] + ([f"... and {len(problems) - 8} more"] if len(problems) > 8 else [])
     return Check("layout", not problems, "; ".join(shown) or "report, summary.txt and codes/*.py; nothing forbidden")
+
+
+def forbidden_kind(rel: str) -> str | None:
+    """What the seed's guideline forbids about this path, or None: weights, raw data, compiled."""
+    lower, parts = rel.lower(), rel.split("/")
+    if "__pycache__" in parts or lower.endswith(_COMPILED):
+        return "a compiled object"
+    if lower.endswith(_WEIGHTS):
+        return "model weights or saved arrays"
+    if _RAW_DATA.search(lower):
+        return "raw data"
+    return None
 
 
 def write_codes(sub: Submission, folder: Path) -> Path:

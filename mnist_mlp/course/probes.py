@@ -7,8 +7,7 @@ formulas, written here directly in float64, for the values, and with central
 finite differences of those formulas for the gradients. Each component gives
 two checks, ``<Name>.forward`` and ``<Name>.backward``. :func:`judge_stability`
 is the seed's bonus 3: inputs of magnitude 1e4 must give no NaN, inf or
-floating-point warning (the runner turns warnings into errors) and the same
-values as the formulas.
+floating-point warning (the runner turns warnings into errors).
 """
 
 from __future__ import annotations
@@ -184,7 +183,7 @@ def judge_probe(probe: dict, got: dict | None, tol: dict, failure: str | None = 
 
 
 def judge_stability(probes: list[dict], results: dict | None, tol: dict, failure=None) -> Check:
-    """The ``stability`` check: every large-magnitude probe ran cleanly and matches the formulas."""
+    """The ``stability`` check: every large-magnitude probe ran without warning and stayed finite."""
     if not isinstance(results, dict):
         return Check("stability", False, failure or "no result came back from the sandbox")
     problems = []
@@ -195,20 +194,19 @@ def judge_stability(probes: list[dict], results: dict | None, tol: dict, failure
         elif got.get("error"):
             problems.append(f"{probe['name']}: {got['error']}")
         else:
+            # Only whether it stays finite and quiet: whether the values are right is the
+            # business of the forward and backward checks.
             key = "value" if probe["kind"] == "loss" else "y"
-            x = np.array(probe["x"])
-            truth = (LOSSES[probe["name"]](x, np.array(probe["t"])) if probe["kind"] == "loss"
-                     else ACTIVATIONS[probe["name"]](x))
-            bad = _compare(got.get(key), truth, 1e-6, 1e-6, "forward") or _finite(got.get("gx"))
+            bad = _finite(got.get(key), "forward") or _finite(got.get("gx"), "backward")
             if bad:
                 problems.append(f"{probe['name']}: {bad}")
     detail = "; ".join(problems) or "inputs of magnitude 1e4: no NaN, inf or floating-point warning"
     return Check("stability", not problems, detail)
 
 
-def _finite(values) -> str | None:
+def _finite(values, what) -> str | None:
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        return "backward: not an array of numbers"
-    return None if np.all(np.isfinite(arr)) else "backward: contains NaN or inf"
+        return f"{what}: not an array of numbers"
+    return None if np.all(np.isfinite(arr)) else f"{what}: contains NaN or inf"

@@ -183,7 +183,9 @@ class Sandbox:
         reader.start()
         reason = self._wait(proc)
         reader.join(timeout=10)
-        result = RunResult(_parse(b"".join(chunks)), reason, _truncate(log, self.limits.output_chars),
+        messages = _parse(b"".join(chunks))
+        reason = reason or self._exit_reason(messages.get("exit"), messages.get("boot"))
+        result = RunResult(messages, reason, _truncate(log, self.limits.output_chars),
                            time.perf_counter() - start)
         shutil.rmtree(private, ignore_errors=True)
         return result
@@ -208,14 +210,22 @@ class Sandbox:
         except subprocess.TimeoutExpired:
             _kill(proc)
             return f"timed out after {self.limits.time_limit:g} s of wall-clock time (killed)"
-        if code == 70:
-            return "the sandbox could not be set up (see the output)"
-        if code < 0 or code > 128:
-            number = -code if code < 0 else code - 128
-            template = _SIGNALS.get(number, f"was killed by signal {number}")
-            return "the submission " + template.format(cpu=self.limits.cpu or math.ceil(self.limits.time_limit),
-                                                       file_mb=self.limits.file_mb)
+        if code < 0:  # unsafe mode: the runner itself was killed
+            return self._signal_reason(-code)
         return None
+
+    def _exit_reason(self, exit_message, boot_message) -> str | None:
+        """Why the runner ended abnormally, from what the namespace's PID 1 reported."""
+        if isinstance(boot_message, dict):
+            return f"the sandbox could not be set up: {boot_message.get('error')}"
+        if isinstance(exit_message, dict) and isinstance(exit_message.get("signal"), int):
+            return self._signal_reason(exit_message["signal"])
+        return None
+
+    def _signal_reason(self, number: int) -> str:
+        template = _SIGNALS.get(number, f"was killed by signal {number}")
+        cpu = self.limits.cpu or math.ceil(self.limits.time_limit)
+        return "the submission " + template.format(cpu=cpu, file_mb=self.limits.file_mb)
 
 
 def _apply(rlimits: dict[str, int]) -> None:
