@@ -77,9 +77,14 @@ def _hide_everything(expose, scratch, data):
 
 
 def _limit(limits):
-    """Step 2: kernel-enforced limits; soft equals hard, so the submission cannot raise them."""
+    """Kernel-enforced limits; soft equals hard, so the submission cannot raise them.
+
+    CPU time is the exception: SIGXCPU at the soft limit says why the process
+    ended, SIGKILL one second later ends one that ignores it.
+    """
     for name, value in limits.items():
-        resource.setrlimit(getattr(resource, name), (value, value))
+        hard = value + 1 if name == "RLIMIT_CPU" else value
+        resource.setrlimit(getattr(resource, name), (value, hard))
 
 
 def _drop(uid, gid):

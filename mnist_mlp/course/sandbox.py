@@ -229,8 +229,10 @@ class Sandbox:
 
 
 def _apply(rlimits: dict[str, int]) -> None:
+    """As the boot's limits (see :mod:`mnist_mlp.course._boot`), in unsafe mode."""
     for name, value in rlimits.items():
-        resource.setrlimit(getattr(resource, name), (value, value))
+        hard = value + 1 if name == "RLIMIT_CPU" else value
+        resource.setrlimit(getattr(resource, name), (value, hard))
 
 
 def _kill(proc: subprocess.Popen) -> None:
