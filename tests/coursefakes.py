@@ -97,3 +97,28 @@ def zip_folder(folder: Path, target: Path) -> Path:
             if path.is_file():
                 archive.write(path, path.relative_to(folder).as_posix())
     return target
+
+
+def twenty(folder: Path, n: int = 20) -> list[Path]:
+    """``n`` generated submissions for timing ``mnist-mlp grade``: correct ones and broken ones.
+
+    Usage: ``python tests/coursefakes.py OUT [N]``. One in four is correct; the others
+    have one bug each (a wrong gradient, an unstable softmax, a flipped hinge, a bad summary).
+    """
+    kinds = [
+        {},
+        {"layers.py": lambda t: edit(t, "return grad_output @ self.W.T", "return grad_output @ self.W.T * 0.5")},
+        {"loss.py": lambda t: edit(t, "input - correct + self.margin", "input - correct - self.margin")},
+        {"layers.py": lambda t: edit(t, "return grad_output * (s * (1 + u * (1 - s)))", "return grad_output * s")},
+    ]
+    paths = []
+    for i in range(n):
+        paths.append(make_submission(folder / f"student{i:02d}", solution_codes(**kinds[i % len(kinds)])))
+    return paths
+
+
+if __name__ == "__main__":
+    import sys
+
+    for path in twenty(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 20):
+        print(path)
