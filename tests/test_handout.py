@@ -6,6 +6,7 @@ names the piece that went missing.
 """
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -106,8 +107,10 @@ def test_solution_trains_to_95_percent_with_its_own_run_mlp(tmp_path, mnist_dir)
         f"sys.argv = ['run_mlp.py', '--epochs', '2', '--data-dir', {str(mnist_dir)!r}]; "
         "runpy.run_path('run_mlp.py', run_name='__main__')"
     )
+    # One BLAS thread: on a shared, loaded machine this is several times faster than two.
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     run = subprocess.run([sys.executable, "-I", "-c", script], cwd=codes, capture_output=True,
-                         text=True, check=False, timeout=600)
+                         text=True, check=False, timeout=600, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     accuracy = float(re.search(r"Final test set: .* accuracy ([\d.]+)%", run.stdout).group(1))
     assert accuracy >= 95.0, run.stdout[-1000:]
