@@ -9,7 +9,6 @@ broken one fails exactly where it is broken, for the stated reason.
 import csv
 import hashlib
 import json
-import os
 import socket
 import zipfile
 from pathlib import Path

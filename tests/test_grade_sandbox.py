@@ -7,7 +7,6 @@ the unprivileged user and the resource limits hold on their own.
 """
 
 import json
-import os
 import shutil
 from pathlib import Path
 

@@ -74,6 +74,12 @@ def test_todo_blocks_are_where_the_seed_asks_and_relu_sigmoid_are_given(files):
     for text in (files["layers.py"][0], files["loss.py"][0]):
         bodies = re.findall(r"# TODO START\n(.*?)\n\s*# TODO END", text, re.S)
         assert bodies and all([b.strip() for b in body.split("\n")] == list(PLACEHOLDER) for body in bodies)
+    # The classes students write carry the seed's descriptions, not the derivatives they are to find.
+    for text in (files["layers.py"][0], files["loss.py"][0]):
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and node.name in TODO_CLASSES:
+                doc = ast.get_docstring(node)
+                assert doc and "f'" not in doc and "partial" not in doc and "math" not in doc, node.name
     # The seed's names and signatures.
     ns = {}
     assert "def __init__(self, name, in_num, out_num, init_std=None" in files["layers.py"][0]

@@ -189,7 +189,6 @@ def main(job_path, fd):
         except BaseException as exc:  # noqa: BLE001
             result = {"error": _error(exc)}
         _send({"stage": "training", **result})
-    np.seterr(all="ignore")
     return 0
 
 

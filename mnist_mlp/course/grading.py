@@ -142,7 +142,7 @@ class _Grader:
         for probe in self.probes:
             got = results.get(probe["id"]) if isinstance(results, dict) else None
             checks += judge_probe(probe, got, tol, failure if functions is None else None)
-        checks.append(judge_stability(self.stability, (functions or {}).get("stability"), tol, failure))
+        checks.append(judge_stability(self.stability, (functions or {}).get("stability"), failure))
         checks.append(self._training(training, failure if functions is None else run.reason))
         return checks
 

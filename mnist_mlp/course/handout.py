@@ -66,6 +66,22 @@ class _Class:
 
 
 _FB = ("forward", "backward")
+# The docstrings of the classes students write are the seed's descriptions: the package's own
+# spell out the derivatives, which are the students' to find.
+_SEED_DOCS = {
+    "Linear": "Fully connected layer: treats each input as a row vector x and computes u = xW + b.",
+    "Selu": "SeLU: f(u) = lambda * u for u > 0, lambda * alpha * (exp(u) - 1) for u <= 0,\n"
+            "    with lambda = 1.0507 and alpha = 1.67326.",
+    "Swish": "Swish: f(u) = u / (1 + exp(-u)).",
+    "Gelu": "GeLU: f(u) = 0.5 * u * (1 + tanh(sqrt(2 / pi) * (u + 0.044715 * u ** 3))).",
+    "MSELoss": "Mean squared error: E = (1 / N) * sum_n ||t(n) - y(n)||^2, with one-hot labels t.",
+    "SoftmaxCrossEntropyLoss": "Softmax of the inputs, then the cross-entropy with the one-hot labels,\n"
+                               "    averaged over the batch.",
+    "HingeLoss": "Multi-class hinge loss: E(n) = sum over k != t_n of max(0, margin - x_t + x_k),\n"
+                 "    averaged over the batch (the seed's margin is 5).",
+    "FocalLoss": "Focal loss (bonus): E(n) = -sum_k (alpha_k t_k + (1 - alpha_k)(1 - t_k))\n"
+                 "    * (1 - h_k)^gamma * t_k * ln h_k, with h the softmax of the inputs.",
+}
 TODO_CLASSES = ("Linear", "Selu", "Swish", "Gelu", "MSELoss", "SoftmaxCrossEntropyLoss",
                 "HingeLoss", "FocalLoss")
 _CLASSES = {
@@ -208,6 +224,12 @@ def _edit_class(lines: list[str], node: ast.ClassDef, spec: _Class, override: di
     todo = set(spec.todo) | {m for m in methods if spec.todo and m.startswith("_") and not m.startswith("__")
                              and m not in spec.inline}
     solution, template, pos = [], [], node.lineno - 1
+    doc = node.body[0] if ast.get_docstring(node) is not None else None
+    if spec.todo and spec.name in _SEED_DOCS:
+        head = lines[pos : node.body[0].lineno - 1]
+        text = [f'    """{_SEED_DOCS[spec.name]}"""', *([""] if doc is None else [])]
+        solution, template = head + text, head + text
+        pos = doc.end_lineno if doc is not None else node.body[0].lineno - 1
     for name, fn in methods.items():
         first = min([fn.lineno] + [d.lineno for d in fn.decorator_list]) - 1
         dropped = name in spec.drop or name in spec.inline or (spec.keep is not None and name not in spec.keep)

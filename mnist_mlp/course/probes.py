@@ -182,7 +182,7 @@ def judge_probe(probe: dict, got: dict | None, tol: dict, failure: str | None = 
             Check(f"{name}.backward", not back, "; ".join(back) or "matches central finite differences")]
 
 
-def judge_stability(probes: list[dict], results: dict | None, tol: dict, failure=None) -> Check:
+def judge_stability(probes: list[dict], results: dict | None, failure: str | None = None) -> Check:
     """The ``stability`` check: every large-magnitude probe ran without warning and stayed finite."""
     if not isinstance(results, dict):
         return Check("stability", False, failure or "no result came back from the sandbox")

@@ -154,7 +154,7 @@ class Sandbox:
         if not self.isolated:
             return
         uid = _FIRST_UID + slot
-        for folder, dirs, files in os.walk(scratch):
+        for folder, _, files in os.walk(scratch):
             os.chown(folder, uid, uid)
             for name in files:
                 os.chown(os.path.join(folder, name), uid, uid)
