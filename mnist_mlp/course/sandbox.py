@@ -62,7 +62,12 @@ class SandboxUnavailable(ConfigError):
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    """Per-submission limits. ``cpu`` defaults to the wall-clock limit, rounded up."""
+    """Per-submission limits.
+
+    ``cpu`` (seconds of CPU time) defaults to the wall-clock limit plus 5 s: a
+    single-threaded loop then always meets the wall clock first, with that reason,
+    while a submission burning several cores is still stopped by the CPU limit.
+    """
 
     time_limit: float = 300.0
     memory_mb: int = 2048
@@ -78,9 +83,12 @@ class SandboxLimits:
         if not self.memory_mb >= 64:
             raise ConfigError(f"the memory limit must be at least 64 MB; got {self.memory_mb!r}")
 
+    @property
+    def cpu_seconds(self) -> int:
+        return self.cpu or math.ceil(self.time_limit) + 5
+
     def rlimits(self) -> dict[str, int]:
-        cpu = self.cpu or math.ceil(self.time_limit)
-        return {"RLIMIT_AS": self.memory_mb << 20, "RLIMIT_CPU": cpu,
+        return {"RLIMIT_AS": self.memory_mb << 20, "RLIMIT_CPU": self.cpu_seconds,
                 "RLIMIT_NPROC": self.processes, "RLIMIT_FSIZE": self.file_mb << 20,
                 "RLIMIT_NOFILE": self.open_files, "RLIMIT_CORE": 0}
 
@@ -224,8 +232,7 @@ class Sandbox:
 
     def _signal_reason(self, number: int) -> str:
         template = _SIGNALS.get(number, f"was killed by signal {number}")
-        cpu = self.limits.cpu or math.ceil(self.limits.time_limit)
-        return "the submission " + template.format(cpu=cpu, file_mb=self.limits.file_mb)
+        return "the submission " + template.format(cpu=self.limits.cpu_seconds, file_mb=self.limits.file_mb)
 
 
 def _apply(rlimits: dict[str, int]) -> None:
