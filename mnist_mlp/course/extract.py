@@ -83,12 +83,12 @@ class _Module:
                     mod.imports[alias.asname or alias.name] = (node.module, alias.name)
         return mod
 
-    def segment(self, node: ast.stmt) -> list[str]:
-        """The node's source lines, decorators and the comment lines just above it included."""
+    def segment(self, node: ast.stmt) -> tuple[int, list[str]]:
+        """The node's first line (0-based) and source lines, decorators and comments above included."""
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
         while first > 0 and self.lines[first - 1].lstrip().startswith("#"):
             first -= 1
-        return self.lines[first : node.end_lineno]
+        return first, self.lines[first : node.end_lineno]
 
 
 def used_names(node: ast.AST) -> list[str]:
@@ -153,14 +153,80 @@ class Bundle:
         return mod.defs[piece.name]
 
     def add(self, file: str, piece: Piece, lines: list[str] | None = None, node=None) -> None:
-        """Put ``piece`` in ``file`` (its lines, or edited ``lines``), after what it needs."""
+        """Put ``piece`` in ``file`` (its lines, or edited ``lines``), after what it needs.
+
+        ``node`` is the parsed piece; its line numbers count in ``lines`` when those
+        are given, else in the module's source.
+        """
         if piece in self._placed:
             return
-        node = node if node is not None else self.node(piece)
+        offset = 0
+        if lines is None:
+            node = self.node(piece)
+            offset, lines = self.module(piece.module).segment(node)
         self._placed[piece] = file
+        lines, inlined = self._flatten_module_refs(piece, node, lines, offset)
         for name in used_names(node):
-            self.need(file, piece, name)
-        self.pieces[file].append((piece, lines if lines is not None else self.module(piece.module).segment(node)))
+            if name not in inlined:
+                self.need(file, piece, name)
+        for module, attr in inlined.values():
+            for name in attr:
+                self._require(file, Piece(module, name), name)
+        self.pieces[file].append((piece, lines))
+
+    def add_glue(self, file: str, piece: Piece, lines: list[str], names: dict[str, str],
+                 imports: dict[str, str]) -> None:
+        """Put code written for the handout into ``file``; ``names`` says where its names live."""
+        self._placed[piece] = file
+        tree = ast.parse("\n".join(lines))
+        local = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        local |= {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+        for name in used_names(tree):
+            if name in local:
+                continue
+            if name in imports:
+                self.imports[file][name] = imports[name]
+            elif name in names:
+                self._require(file, Piece(names[name], name), name)
+            elif name != piece.name:
+                raise HandoutError(f"the handout's own {piece.name} uses {name!r}, which it does not place")
+        self.pieces[file].append((piece, lines))
+
+    def flatten(self, piece: Piece, lines: list[str]) -> list[str]:
+        """``lines`` (another version of ``piece``) rewritten as :meth:`add` rewrites the piece."""
+        return self._flatten_module_refs(piece, ast.parse("\n".join(lines)), lines, 0)[0]
+
+    def _flatten_module_refs(self, piece, node, lines, offset):
+        """Rewrite ``checks.positive(...)`` as ``positive(...)`` for a package module no file holds.
+
+        Such a module (``from mnist_mlp import checks``) has no flat file to import,
+        so the attributes used are inlined like any other piece. Returns the lines
+        and ``{alias: (module, {attribute, ...})}``.
+        """
+        mod, found = self.module(piece.module), {}
+        for name in used_names(node):
+            source, attr = mod.imports.get(name, (None, None))
+            if source is None or source.split(".")[0] != _PACKAGE:
+                continue
+            target = source if attr is None else f"{source}.{attr}"
+            if (attr is None or _is_module(target)) and self.homes.get(target) is None:
+                found[name] = (target, {})
+        if not found:
+            return lines, {}
+        lines, edits = list(lines), []
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id in found:
+                if sub.lineno != sub.end_lineno:
+                    raise HandoutError(f"{piece.name}: {sub.value.id}.{sub.attr} spans lines")
+                edits.append((sub.lineno - 1 - offset, sub.col_offset, sub.end_col_offset, sub.attr))
+                found[sub.value.id][1][sub.attr] = None
+        bare = sum(isinstance(n, ast.Name) and n.id in found for n in ast.walk(node))
+        if bare != len(edits):
+            raise HandoutError(f"{piece.name} in {piece.module} uses a package module other than "
+                               f"by its attributes ({', '.join(found)}); the handout cannot flatten it")
+        for row, start, end, attr in sorted(edits, reverse=True):
+            lines[row] = lines[row][:start] + attr + lines[row][end:]
+        return lines, found
 
     def need(self, file: str, user: Piece, name: str) -> None:
         """Make ``name``, as ``user``'s module binds it, available in ``file``."""

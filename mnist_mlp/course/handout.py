@@ -129,10 +129,13 @@ def load_mnist_2d(data_dir="data", normalize=DEFAULT_NORMALIZE):
     arrays = []
     for stem in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte",
                  "train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
-        path = _find_idx(Path(data_dir), stem)
-        if path is None:
-            raise DataError(f"{os.path.join(data_dir, stem)}: file not found")
-        arrays.append(read_idx(path))
+        # As the course hands the files out, or as some mirrors name them; raw or gzipped.
+        names = [stem, stem.replace("-idx", ".idx", 1)]
+        paths = [os.path.join(data_dir, n + gz) for n in names for gz in ("", ".gz")]
+        found = [p for p in paths if os.path.isfile(p)]
+        if not found:
+            raise FileNotFoundError(f"{os.path.join(data_dir, stem)}: file not found")
+        arrays.append(read_idx(found[0]))
     train_x, test_x, train_y, test_y = arrays
     train_data = normalize_images(train_x.reshape(len(train_x), -1), normalize)
     test_data = normalize_images(test_x.reshape(len(test_x), -1), normalize)
@@ -227,7 +230,7 @@ def _edit_class(lines: list[str], node: ast.ClassDef, spec: _Class, override: di
     doc = node.body[0] if ast.get_docstring(node) is not None else None
     if spec.todo and spec.name in _SEED_DOCS:
         head = lines[pos : node.body[0].lineno - 1]
-        text = [f'    """{_SEED_DOCS[spec.name]}"""', *([""] if doc is None else [])]
+        text = [*f'    """{_SEED_DOCS[spec.name]}"""'.split("\n"), *([""] if doc is None else [])]
         solution, template = head + text, head + text
         pos = doc.end_lineno if doc is not None else node.body[0].lineno - 1
     for name, fn in methods.items():
@@ -272,8 +275,17 @@ def _drop_package_calls(lines: list[str], node: ast.FunctionDef) -> tuple[list[s
     return kept, ast.parse(textwrap.dedent("\n".join(kept)))
 
 
+# Where the names the glue code uses come from (the glue is ours, so it says so itself,
+# instead of relying on what the reference module happens to import).
+_GLUE_NAMES = {
+    "read_idx": "mnist_mlp.data.idx", "normalize_images": "mnist_mlp.load_data",
+    "DEFAULT_NORMALIZE": "mnist_mlp.load_data", "main": _RUN_MLP,
+}
+_GLUE_IMPORTS = {"os": "import os", "np": "import numpy as np", "sys": "import sys"}
+
+
 def _glue(bundle: Bundle, file: str, module: str, name: str, text: str) -> None:
-    bundle.add(file, Piece(module, name), text.rstrip("\n").split("\n"), ast.parse(text))
+    bundle.add_glue(file, Piece(module, name), text.rstrip("\n").split("\n"), _GLUE_NAMES, _GLUE_IMPORTS)
 
 
 def build_handout() -> dict[str, tuple[str, str]]:
@@ -285,8 +297,9 @@ def build_handout() -> dict[str, tuple[str, str]]:
         When the reference code no longer has a piece the handout is made of.
     """
     bundle, swap = Bundle(_HOMES, list(HANDOUT_FILES)), {}
-    _glue(bundle, "load_data", "mnist_mlp.load_data", "load_mnist_2d", _LOAD_MNIST_2D)
     for file in HANDOUT_FILES:
+        if file == "load_data":  # in its turn: what it inlines may already sit in an earlier file
+            _glue(bundle, "load_data", "mnist_mlp.load_data", "load_mnist_2d", _LOAD_MNIST_2D)
         for spec in _CLASSES.get(file, []):
             piece = Piece(spec.module, spec.name)
             lines = bundle.module(spec.module).lines
@@ -294,7 +307,7 @@ def build_handout() -> dict[str, tuple[str, str]]:
             solution, template = _edit_class(lines, bundle.node(piece), spec, override)
             bundle.add(file, piece, solution, ast.parse("\n".join(solution)))
             if template != solution:
-                swap[piece] = template
+                swap[piece] = bundle.flatten(piece, template)
         for module, name in _FUNCTIONS.get(file, []):
             if module == _RUN_MLP and not Path(_RUN_MLP).is_file():
                 raise HandoutError(f"the handout's run_mlp.py is made from {_RUN_MLP}, which is missing "
