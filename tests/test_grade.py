@@ -126,7 +126,7 @@ def graded(tmp_path_factory, mnist_dir):
     before = _snapshot(root, mnist_dir)
     out = root / "out"
     code = main(["grade", *map(str, subs.values()), "--out", str(out), "--jobs", "2",
-                 "--time-limit", "20", "--memory-limit", "1024", "--rubric", str(rubric),
+                 "--time-limit", "12", "--memory-limit", "1024", "--rubric", str(rubric),
                  "--data-dir", str(mnist_dir)])
     listener.setblocking(False)
     try:
@@ -208,7 +208,7 @@ def test_weights_caches_and_raw_data_fail_the_layout(graded):
 
 
 @pytest.mark.parametrize("name, reason", [
-    ("infinite_loop", "timed out after 20 s of wall-clock time"),
+    ("infinite_loop", "timed out after 12 s of wall-clock time"),
     ("memory_hog", "memory limit of 1024 MB exceeded"),
     ("fork_bomb", "sandbox: tried to open a new process (os.fork"),
     ("write_outside", "outside its scratch folder"),
