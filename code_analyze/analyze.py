@@ -13,12 +13,14 @@ The layout the seed hands out::
 Run ``python ./code_analyze/analyze.py`` from ``homework/`` (or from anywhere:
 every path is resolved relative to this script, never to the current folder,
 so the summary is the same wherever you run it). The template is
-``code_analyze/_codes``; if there is none, ``_codes`` beside ``codes`` is used.
-``--template``, ``--submission`` and ``--out`` override the three paths.
+``code_analyze/_codes``; if there is none, ``_codes`` beside ``codes`` is used,
+and in the mnist-mlp source tree (which has neither) the pristine copy of this
+project's handout, generated on the fly. ``--template``, ``--submission`` and
+``--out`` override the three paths.
 
-This file is a thin wrapper: the check itself is ``mnist_mlp.course.codecheck`` (also
-``mnist-mlp check --template DIR --submission DIR``), so the package must be
-installed (``pip install -e .`` in the mnist-mlp source folder).
+The check itself is ``_codecheck.py`` beside this script in a handout written by
+``mnist-mlp handout --out DIR`` (so nothing needs installing there), else the
+installed package's ``mnist_mlp.course.codecheck`` (also ``mnist-mlp check``).
 """
 
 import argparse
@@ -31,7 +33,16 @@ __all__ = ["main"]
 
 
 def _import_codecheck():
-    """Return ``mnist_mlp.course.codecheck``, or None after saying why it cannot be imported."""
+    """Return the code-check module, or None after saying why it cannot be imported.
+
+    The handout's own ``_codecheck.py`` first (no install needed), then the package.
+    """
+    if os.path.isfile(os.path.join(HERE, "_codecheck.py")):
+        sys.path.insert(0, HERE)
+        sys.dont_write_bytecode = True  # leave no __pycache__ in the student's folder
+        import _codecheck
+
+        return _codecheck
     try:
         from mnist_mlp.course import codecheck
     except ImportError as exc:
@@ -57,6 +68,44 @@ def _default_template():
     return beside if not os.path.isdir(inside) and os.path.isdir(beside) else inside
 
 
+def _handout_template():
+    """The pristine handout, written to a temporary folder: the source tree's template.
+
+    None outside the mnist-mlp source tree (where the package's handout is not there).
+    """
+    try:
+        import tempfile
+
+        from mnist_mlp.course.handout import build_handout
+    except ImportError:
+        return None
+    import atexit
+    import shutil
+
+    folder = tempfile.mkdtemp(prefix="mnist-mlp-handout-")
+    atexit.register(shutil.rmtree, folder, True)
+    for name, (template, _) in build_handout().items():
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as fh:
+            fh.write(template)
+    return folder
+
+
+def _missing(args, given_template):
+    """One line saying what is missing and how to get it, or None when both folders exist."""
+    fix = ("write a homework folder with `mnist-mlp handout --out hw` (codes/ and "
+           "code_analyze/_codes/), fill hw/codes/, and run `python hw/code_analyze/analyze.py`")
+    if not os.path.isdir(args.submission):
+        return (f"the submission folder {args.submission!r} does not exist: the seed's check "
+                f"compares a student's codes/ with the pristine template; {fix}, "
+                "or pass --submission DIR")
+    if not os.path.isdir(args.template) and given_template:
+        return f"the template folder {args.template!r} does not exist; pass --template DIR"
+    if not os.path.isdir(args.template):
+        return (f"the template folder {args.template!r} (the pristine copy handed out) does not "
+                f"exist; {fix}, or pass --template DIR")
+    return None
+
+
 def _label(path):
     """The path as the summary shows it: relative to this script's folder, as the seed prints."""
     try:
@@ -72,7 +121,7 @@ def _parse(argv):
     )
     parser.add_argument(
         "--template",
-        default=_default_template(),
+        default=None,
         metavar="DIR",
         help="the pristine code (default: code_analyze/_codes, else _codes beside codes)",
     )
@@ -98,12 +147,23 @@ def main(argv=None):
     if codecheck is None:
         return 2
     args = _parse(argv)
+    given = args.template is not None
+    label = None
+    if not given:
+        args.template = _default_template()
+        if not os.path.isdir(args.template) and os.path.isdir(args.submission):
+            handout = _handout_template()
+            args.template, label = (handout, "_codes") if handout else (args.template, None)
+    problem = _missing(args, given)
+    if problem is not None:
+        print(f"analyze.py: error: {problem}", file=sys.stderr)
+        return 1
     try:
         result = codecheck.check_and_write(
             args.template,
             args.submission,
             args.out,
-            template_label=_label(args.template),
+            template_label=label or _label(args.template),
             submission_label=_label(args.submission),
         )
     except (ValueError, OSError) as exc:

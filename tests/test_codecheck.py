@@ -341,8 +341,9 @@ def test_unclosed_block_is_flagged(tmp_path):
         ),
         "_codes/a.py:4: this # TODO line was changed or removed in codes/a.py: # TODO END",
     ]
-    # The second block is intact and still reported as filled code.
-    assert [(b.line, b.lines) for b in result.filled] == [(8, ("    pass",))]
+    # The second block is intact, exactly as the template has it: reported as unfilled.
+    assert result.filled == []
+    assert [(b.line, b.lines) for b in result.unfilled] == [(8, ("    pass",))]
 
 
 def test_block_never_closed_at_end_of_file(tmp_path):
@@ -572,7 +573,8 @@ def test_cli_writes_summary_and_strict_exit_code(tmp_path, capsys):
     argv = ["check", "--template", str(t), "--submission", str(s), "--out", str(out)]
     assert main(argv) == 0
     captured = capsys.readouterr()
-    counts = "1 filled block, 0 references, 1 path changed, added or deleted, 2 warnings"
+    # The intact second block holds the template's "pass": unfilled, not filled code.
+    counts = "0 filled blocks, 1 unfilled, 0 references, 1 path changed, added or deleted, 2 warnings"
     assert captured.out == f"wrote {out}: {counts}\n"
     assert captured.err.count("warning: ") == 2
     assert "\n#####\n# Warnings\n#####\n# " in out.read_text()
@@ -718,3 +720,106 @@ def test_moved_file_is_paired_and_unrelated_files_are_not(tmp_path):
         "deleted: _codes/utils.py",
     ]
     assert [b.path for b in result.filled] == [os.path.join("codes", "src", "layers.py")]
+
+
+# ---------------------------------------------------------------- unfilled blocks (issue 18, item 10)
+
+# A real student's layers.py of this assignment, as public repositories have it: Chinese comments,
+# one block filled, the others still holding the course's placeholder.
+COURSE_TEMPLATE = '''\
+import numpy as np
+
+
+class Selu(Layer):
+    def forward(self, input):
+        # TODO START
+        """Your codes here"""
+        pass
+        # TODO END
+
+    def backward(self, grad_output):
+        # TODO START
+        """Your codes here"""
+        pass
+        # TODO END
+
+
+class Swish(Layer):
+    def forward(self, input):
+        # TODO START
+        """Your codes here"""
+        pass
+        # TODO END
+
+    def backward(self, grad_output):
+        # TODO START
+        """Your codes here"""
+        pass
+        # TODO END
+'''.replace('"""', "'''")
+PLACEHOLDER_BLOCK = "        # TODO START\n        '''Your codes here'''\n        pass\n        # TODO END"
+FILLED_SELU = (
+    "        # TODO START\n        # 前向传播：缓存输入\n        self._saved_for_backward(input)\n"
+    "        return np.where(input > 0, 1.0507 * input, 1.0507 * 1.67326 * np.expm1(input))\n"
+    "        # TODO END"
+)
+
+
+def test_blocks_left_as_the_template_has_them_are_listed_as_unfilled(tmp_path):
+    assert COURSE_TEMPLATE.count(PLACEHOLDER_BLOCK) == 4
+    submission = COURSE_TEMPLATE.replace(PLACEHOLDER_BLOCK, FILLED_SELU, 1)
+    result = _check(tmp_path, {"layers.py": COURSE_TEMPLATE}, {"layers.py": submission})
+    assert [b.line for b in result.filled] == [6]
+    assert [b.line for b in result.unfilled] == [13, 21, 27]
+    assert result.modifications == [] and result.warnings == []
+    text = result.render()
+    # The seed's three sections as they were; the untouched blocks in a section of their own.
+    assert text.startswith("#####\n# Filled Code\n#####\n# codes/layers.py:6\n        # 前向传播")
+    assert "Your codes here" not in text
+    lines = [f"# codes/layers.py:{b.line}" for b in result.unfilled]
+    assert ("#####\n# Other Modifications\n#####\n\n#####\n# Unfilled Code\n#####\n"
+            + "\n".join(lines) + "\n\n#####\n# Warnings") in text
+    assert result.summary_line().startswith("1 filled block, 3 unfilled, ")
+
+
+def test_a_block_changed_only_in_trailing_spaces_or_blank_lines_is_still_unfilled(tmp_path):
+    submission = COURSE_TEMPLATE.replace("        pass\n", "        pass   \n\n", 1)
+    result = _check(tmp_path, {"layers.py": COURSE_TEMPLATE}, {"layers.py": submission})
+    assert result.filled == [] and len(result.unfilled) == 4
+
+
+def test_no_unfilled_section_when_every_block_is_filled(tmp_path):
+    result = _check(tmp_path, {"a.py": SEED_TEMPLATE}, {"a.py": SEED_SUBMISSION})
+    assert result.unfilled == [] and "Unfilled" not in result.render()
+
+
+# ---------------------------------------------------------------- analyze.py in the source tree (item 8)
+
+
+def test_analyze_in_a_fresh_clone_says_in_one_line_what_is_missing_and_how_to_get_it():
+    run = subprocess.run([sys.executable, str(REPO / "code_analyze" / "analyze.py")], cwd=REPO,
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 1
+    assert run.stderr.count("\n") == 1
+    assert run.stderr.startswith("analyze.py: error: the submission folder")
+    assert "mnist-mlp handout --out hw" in run.stderr and "--submission DIR" in run.stderr
+    assert not (REPO / "code_analyze" / "summary.txt").exists()
+
+
+def test_analyze_in_the_source_tree_compares_with_the_handouts_pristine_copy(tmp_path):
+    # The source tree's layout (the package beside code_analyze/, no _codes anywhere) with a
+    # student's codes/ added: the template is this project's handout, generated on the fly.
+    from mnist_mlp.course.handout import build_handout
+
+    (tmp_path / "code_analyze").mkdir()
+    (tmp_path / "code_analyze" / "analyze.py").write_text((REPO / "code_analyze" / "analyze.py").read_text())
+    os.symlink(REPO / "mnist_mlp", tmp_path / "mnist_mlp")
+    (tmp_path / "codes").mkdir()
+    for name, (template, _) in build_handout().items():
+        (tmp_path / "codes" / name).write_text(template)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))  # this tree's package, not an installed one
+    run = subprocess.run([sys.executable, "code_analyze/analyze.py"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "0 filled blocks, 18 unfilled, 0 references, 0 paths changed" in run.stdout
+    assert "# Unfilled Code" in (tmp_path / "code_analyze" / "summary.txt").read_text()

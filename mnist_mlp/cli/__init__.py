@@ -24,8 +24,10 @@ __all__ = ["main", "build_parser", "EXIT_BUG"]
 EXIT_BUG = 70  # EX_SOFTWARE of BSD's sysexits.h: an internal software error
 
 # Subcommand modules, in the order ``mnist-mlp --help`` lists them.
-_COMMAND_MODULES = ("fetch", "check", "train", "evaluate", "predict", "report", "serve",
-                    "similarity")
+_COMMAND_MODULES = (
+    "fetch", "check", "train", "evaluate", "predict", "report", "serve",
+    "handout", "grade", "bundle", "similarity",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

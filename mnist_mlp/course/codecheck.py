@@ -12,6 +12,9 @@ pristine template folder and :meth:`CheckResult.render` writes the seed's report
   against the template, ``# <line> - <text>`` for a template line removed and
   ``# <line> + <text>`` for a submission line added; files renamed, added or
   deleted are named.
+* **Unfilled Code** (only when there are any): the TODO blocks left exactly as
+  the template has them (the placeholder untouched), by file and line, so a
+  reader sees at once what is missing; they are not listed as filled code.
 * **Warnings**: the breaches the seed forbids: a ``# TODO`` line changed or
   removed, a block left unclosed or nested, a reference in the wrong format or
   not just after its ``# TODO START``.
@@ -84,7 +87,8 @@ def _compare_text(
     changes = _diff_outside(t.lines, s.lines, pairs)
     result.warnings += _breaches(t_show, s_show, s_blocks, pairs, changes)
     added = {c.line - 1 for c in changes if c.sign == "+"}
-    _collect_filled(result, s_show, s.lines, s_blocks, added)
+    untouched = {sb for tb, sb in pairs if _contents(t.lines, tb) == _contents(s.lines, sb)}
+    _collect_filled(result, s_show, s.lines, s_blocks, added, untouched)
     if changes or renamed:
         result.modifications.append(
             Modification(t_show, s_show, tuple(changes), "renamed" if renamed else "")
@@ -123,16 +127,32 @@ def _breaches(t_show, s_show, s_blocks, pairs, changes) -> list[Finding]:
     return unpaired + todo_lines
 
 
+def _contents(lines: list[str], block: _Block) -> list[str]:
+    """A block's non-blank lines without trailing spaces: what "left as handed out" compares."""
+    return [line.rstrip() for line in lines[block.start + 1 : block.end] if line.strip()]
+
+
 def _collect_filled(
-    result: CheckResult, show: str, lines: list[str], blocks: list[_Block], added: set[int]
+    result: CheckResult,
+    show: str,
+    lines: list[str],
+    blocks: list[_Block],
+    added: set[int],
+    untouched: set[_Block] = frozenset(),
 ) -> None:
-    """Record each block's lines and leading references; flag references out of place or form."""
+    """Record each block's lines and leading references; flag references out of place or form.
+
+    A block whose contents equal its template block's (the course's placeholder
+    left as it was) is listed as unfilled, not as filled code.
+    """
     written = set(added)  # every line the student wrote: block contents and added lines
     leading: set[int] = set()
     for block in blocks:
-        result.filled.append(
-            FilledBlock(show, block.start + 1, tuple(lines[block.start + 1 : block.end]))
-        )
+        entry = FilledBlock(show, block.start + 1, tuple(lines[block.start + 1 : block.end]))
+        if block in untouched:
+            result.unfilled.append(entry)
+            continue
+        result.filled.append(entry)
         written.update(range(block.start + 1, block.end))
         i = block.start + 1
         while i < block.end and _REF_LIKE.match(lines[i]):

@@ -88,9 +88,13 @@ class Finding:
 
 @dataclass
 class CheckResult:
-    """Everything the check found; :meth:`render` turns it into ``summary.txt``."""
+    """Everything the check found; :meth:`render` turns it into ``summary.txt``.
+
+    ``unfilled`` holds the blocks left exactly as the template has them.
+    """
 
     filled: list[FilledBlock] = field(default_factory=list)
+    unfilled: list[FilledBlock] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
     modifications: list[Modification] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
@@ -106,6 +110,12 @@ class CheckResult:
             _section("Filled Code", [filled] if filled else []),
             _section("References", [f"# {ref}" for ref in self.references]),
             _section("Other Modifications", other),
+        ]
+        if self.unfilled:
+            sections.append(
+                _section("Unfilled Code", [f"# {b.path}:{b.line}" for b in self.unfilled])
+            )
+        sections += [
             _section("Warnings", [f"# {w}" for w in self.warnings]),
         ]
         if self.notes:
@@ -114,8 +124,9 @@ class CheckResult:
 
     def summary_line(self) -> str:
         """One line of counts, for the command line."""
+        unfilled = f"{len(self.unfilled)} unfilled, " if self.unfilled else ""
         return (
-            f"{_plural(len(self.filled), 'filled block')}, "
+            f"{_plural(len(self.filled), 'filled block')}, {unfilled}"
             f"{_plural(len(self.references), 'reference')}, "
             f"{_plural(len(self.modifications), 'path')} changed, added or deleted, "
             f"{_plural(len(self.warnings), 'warning')}"
