@@ -164,7 +164,6 @@ def main(job_path, fd):
     _OUT = os.fdopen(fd, "w", encoding="utf-8")
     with open(job_path, encoding="utf-8") as fh:
         job = json.load(fh)
-    import numpy as np  # before the hook is armed: NumPy reads its own files
 
     readable = tuple(os.path.realpath(p) for p in job["readable"])
     armed = _install_hook(os.path.realpath(job["scratch"]), readable)

@@ -25,6 +25,8 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mnist_mlp.course import pyast
+
 __all__ = ["Bundle", "HandoutError", "Piece", "module_source"]
 
 _PACKAGE = "mnist_mlp"
@@ -66,7 +68,7 @@ class _Module:
     def parse(cls, name: str) -> _Module:
         text = module_source(name).read_text(encoding="utf-8")
         mod = cls(name, text.splitlines())
-        for node in ast.parse(text).body:
+        for node in pyast.parse(text).body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
                 mod.defs[node.name] = node
             elif isinstance(node, (ast.Assign, ast.AnnAssign)):
@@ -178,7 +180,7 @@ class Bundle:
                  imports: dict[str, str]) -> None:
         """Put code written for the handout into ``file``; ``names`` says where its names live."""
         self._placed[piece] = file
-        tree = ast.parse("\n".join(lines))
+        tree = pyast.parse("\n".join(lines))
         local = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
         local |= {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
         for name in used_names(tree):
@@ -194,7 +196,7 @@ class Bundle:
 
     def flatten(self, piece: Piece, lines: list[str]) -> list[str]:
         """``lines`` (another version of ``piece``) rewritten as :meth:`add` rewrites the piece."""
-        return self._flatten_module_refs(piece, ast.parse("\n".join(lines)), lines, 0)[0]
+        return self._flatten_module_refs(piece, pyast.parse("\n".join(lines)), lines, 0)[0]
 
     def _flatten_module_refs(self, piece, node, lines, offset):
         """Rewrite ``checks.positive(...)`` as ``positive(...)`` for a package module no file holds.

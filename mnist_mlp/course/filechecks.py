@@ -17,6 +17,7 @@ import difflib
 import re
 from pathlib import Path
 
+from mnist_mlp.course import pyast
 from mnist_mlp.course.codecheck import check_submission
 from mnist_mlp.course.probes import Check
 from mnist_mlp.course.submissions import Submission
@@ -72,7 +73,7 @@ def write_codes(sub: Submission, folder: Path) -> Path:
 
 def _forbidden_imports(rel: str, text: str) -> list[str]:
     try:
-        tree = ast.parse(text)
+        tree = pyast.parse(text)
     except SyntaxError as exc:
         return [f"{rel} does not parse: {exc.msg} (line {exc.lineno})"]
     found = []

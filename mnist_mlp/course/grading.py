@@ -26,9 +26,20 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_mlp.course.filechecks import layout_check, rules_check, summary_check, write_codes
+from mnist_mlp.course.filechecks import (
+    layout_check,
+    rules_check,
+    summary_check,
+    write_codes,
+)
 from mnist_mlp.course.handout import build_handout
-from mnist_mlp.course.probes import Check, judge_probe, judge_stability, make_probes, make_stability_probes
+from mnist_mlp.course.probes import (
+    Check,
+    judge_probe,
+    judge_stability,
+    make_probes,
+    make_stability_probes,
+)
 from mnist_mlp.course.rubric import CHECK_NAMES, Rubric, load_rubric
 from mnist_mlp.course.sandbox import RunResult, Sandbox, SandboxLimits
 from mnist_mlp.course.submissions import SubmissionRefused, read_submission

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mnist_mlp
+from mnist_mlp.course import pyast
 from mnist_mlp.course.extract import Bundle, HandoutError, Piece
 from mnist_mlp.errors import ConfigError
 
@@ -272,7 +273,7 @@ def _drop_package_calls(lines: list[str], node: ast.FunctionDef) -> tuple[list[s
             cut.update(range(stmt.lineno - 1, stmt.end_lineno))
     base = node.lineno - 1
     kept = [line for i, line in enumerate(lines[base : node.end_lineno], base) if i not in cut]
-    return kept, ast.parse(textwrap.dedent("\n".join(kept)))
+    return kept, pyast.parse(textwrap.dedent("\n".join(kept)))
 
 
 # Where the names the glue code uses come from (the glue is ours, so it says so itself,
@@ -305,7 +306,7 @@ def build_handout() -> dict[str, tuple[str, str]]:
             lines = bundle.module(spec.module).lines
             override = {"backward": _NETWORK_BACKWARD} if spec.name == "Network" else {}
             solution, template = _edit_class(lines, bundle.node(piece), spec, override)
-            bundle.add(file, piece, solution, ast.parse("\n".join(solution)))
+            bundle.add(file, piece, solution, pyast.parse("\n".join(solution)))
             if template != solution:
                 swap[piece] = bundle.flatten(piece, template)
         for module, name in _FUNCTIONS.get(file, []):
