@@ -28,8 +28,8 @@ from __future__ import annotations
 import ast
 import difflib
 import functools
-import itertools
 import io
+import itertools
 import re
 import tokenize
 from dataclasses import dataclass, field
@@ -396,11 +396,42 @@ def _check_parses(files: dict[str, str]) -> None:
 VARIANTS = tuple((t,) for t in TRANSFORMS) + (TRANSFORMS,)
 
 
+def _blocks(text: str) -> list[tuple[int, int]]:
+    """(first, end) line ranges of the TODO blocks' contents, in order."""
+    lines, out, start = text.split("\n"), [], None
+    for i, line in enumerate(lines):
+        match = _MARKER.match(line)
+        if match and match.group(1) == "START":
+            start = i + 1
+        elif match and start is not None:
+            out.append((start, i))
+            start = None
+    return out
+
+
+def partial_copy(rng: np.random.Generator, files: dict[str, str], share: float = 0.5):
+    """A copier who copies ``share`` of the classes (both blocks) and writes the rest."""
+    own = honest_author(rng)
+    copied = set(rng.choice(len(CLASSES), size=round(share * len(CLASSES)), replace=False))
+    offset = 0
+    for rel in ("codes/layers.py", "codes/loss.py"):
+        mine, theirs = own[rel].split("\n"), files[rel].split("\n")
+        pairs = list(zip(_blocks(own[rel]), _blocks(files[rel])))
+        for n, ((a0, a1), (b0, b1)) in reversed(list(enumerate(pairs))):
+            if (offset + n // 2) in copied:  # two blocks per class, classes in CLASSES order
+                mine[a0:a1] = theirs[b0:b1]
+        own[rel] = "\n".join(mine)
+        offset += len(pairs) // 2
+    _check_parses(own)
+    return own
+
+
 def make_corpus(seed: int, n_honest: int, copies=VARIANTS) -> Corpus:
     """``n_honest`` authors, and one copier per entry of ``copies`` (a tuple of transforms).
 
     Copier ``i`` copies author ``i % n_honest``, so with fewer copies than authors
-    every copied author has one copier: pairs, as copying mostly is.
+    every copied author has one copier: pairs, as copying mostly is. The entry
+    ``("partial",)`` makes a :func:`partial_copy` instead.
     """
     rng = np.random.default_rng(seed)
     corpus, originals = Corpus([]), []
@@ -413,7 +444,11 @@ def make_corpus(seed: int, n_honest: int, copies=VARIANTS) -> Corpus:
         name, files = originals[i % n_honest]
         kind = "+".join(transforms) if set(transforms) != set(TRANSFORMS) else "all"
         copy = f"{name}_{kind}" + (f"_{i // n_honest}" if i >= n_honest else "")
-        corpus.submissions.append(as_submission(copy, disguise(rng, files, transforms)))
+        if transforms == ("partial",):
+            made = partial_copy(rng, files)
+        else:
+            made = disguise(rng, files, transforms)
+        corpus.submissions.append(as_submission(copy, made))
         corpus.groups[copy] = name
         corpus.kind[copy] = kind
     return corpus
