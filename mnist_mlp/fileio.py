@@ -11,17 +11,20 @@ Temporary files get mode 0o666 less the umask (unlike ``tempfile.mkstemp``'s
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
+import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from mnist_mlp.errors import DataError
+from mnist_mlp.errors import ConfigError, DataError
 
-__all__ = ["atomic_write", "new_temp", "write_synced", "json_ready", "write_archive", "read_archive"]
+__all__ = ["atomic_write", "new_temp", "write_synced", "json_ready", "write_archive", "read_archive",
+           "check_output_dir"]
 
 
 def new_temp(target: str | os.PathLike, suffix: str = ".tmp") -> Path:
@@ -68,6 +71,28 @@ def atomic_write(path, mode="w", *, newline=None):
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def check_output_dir(path, option="--out"):
+    """Make sure ``path`` can be an output directory: create it, write and remove a probe.
+
+    Every command that writes calls this before any work, so a mistyped ``--out``
+    (``README.md/run``, a read-only place) costs one line and no training time.
+    Raises ConfigError naming the directory, the reason and ``option``; returns the path.
+    """
+    path = Path(path)
+    blocker = next((parent for parent in (path, *path.parents) if parent.exists()), None)
+    try:
+        if blocker is not None and not blocker.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{blocker} is a file, not a directory")
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"output directory {str(path)!r} is not writable "
+                          f"({exc.strerror or exc}); choose another with {option} DIR") from None
+    return path
 
 
 def json_ready(value):

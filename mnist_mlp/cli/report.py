@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from mnist_mlp.errors import ConfigError
+from mnist_mlp.fileio import check_output_dir
 from mnist_mlp.load_data import DATA_ENV_VAR
 
 __all__ = ["register", "default_config_path", "DEFAULT_OUT"]
@@ -71,10 +72,9 @@ def _run(args: argparse.Namespace) -> int:
     from mnist_mlp.report.writer import write_report
     from mnist_mlp.study.runner import run_suite
     from mnist_mlp.study.spec import load_suite
-    from mnist_mlp.study.store import Store
 
     suite = load_suite(args.config or default_config_path())  # every error before any training
-    Store(args.out).check_writable()
+    check_output_dir(args.out)
     outcome = run_suite(suite, args.out, jobs=args.jobs, quick=args.quick,
                         data_dir=args.data_dir, progress=args.progress)
     md, html = write_report(suite, outcome, args.out, data_dir=args.data_dir)

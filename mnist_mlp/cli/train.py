@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mnist_mlp.activations import ACTIVATIONS
 from mnist_mlp.errors import ConfigError, DataError
+from mnist_mlp.fileio import check_output_dir
 from mnist_mlp.layers import INITS
 from mnist_mlp.load_data import DATASET_NAMES, NORMALIZATIONS
 from mnist_mlp.loss import LOSSES
@@ -159,7 +160,7 @@ def _out_dir(args):
                           "continue it, or choose another --out.")
     if args.resume and not (out / CHECKPOINT_FILE).exists():
         raise DataError(f"nothing to resume: {out / CHECKPOINT_FILE} does not exist")
-    return out
+    return check_output_dir(out)
 
 
 def _run(args):
