@@ -184,7 +184,8 @@ def test_predict_prints_digit_and_probabilities(data_dir, tmp_path, capsys):
     (tmp_path / "broken.png").write_bytes(b"not an image")
     assert main(["predict", str(out / "model.npz"), str(tmp_path / "broken.png")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "broken.png" in err[0]
+    # The image's own line, then the one-line summary of the command.
+    assert len(err) == 2 and "broken.png" in err[0] and "1 of 1 images" in err[1]
 
 
 def _cli(*args):

@@ -37,3 +37,39 @@ def test_train_into_a_path_below_a_file_is_one_line_before_training(data_dir, tm
     assert err.count("\n") == 1 and "training into" not in err
     assert "output directory" in err and "README.md is a file, not a directory" in err
     assert "--out DIR" in err
+
+
+# -- item 4: predict reports every image ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+    """One small trained run directory (model.npz, checkpoint.npz, history.json)."""
+    out = tmp_path_factory.mktemp("run") / "run"
+    assert main(small_args(data_dir, out, "--epochs", "2")) == 0
+    return out
+
+
+def test_predict_reports_each_image_and_fails_if_any_did(trained, tmp_path, capsys):
+    from PIL import Image
+
+    seven = tmp_path / "seven.png"
+    blob = np.zeros((56, 56), np.uint8)
+    blob[20:36, 24:32] = 255
+    Image.fromarray(blob).save(seven)
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(blank)
+    missing = tmp_path / "missing.png"
+    capsys.readouterr()
+    code = main(["predict", str(trained / "model.npz"), str(seven), str(blank), str(missing)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out.splitlines()[0].startswith(f"{seven}: ")  # the readable image is reported
+    assert len(out.splitlines()) == 2
+    errors = err.strip().splitlines()
+    assert any(line.startswith(f"{blank}: ") for line in errors)
+    assert any(line.startswith(f"{missing}: ") for line in errors)
+    assert errors[-1] == "mnist-mlp predict: error: 2 of 3 images could not be classified"
+    # All readable: exit 0, one report per image.
+    assert main(["predict", str(trained / "model.npz"), str(seven), str(seven)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
