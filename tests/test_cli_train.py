@@ -154,7 +154,7 @@ def test_missing_model_and_unreadable_files_get_one_line(tmp_path, capsys):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     assert main(["evaluate", str(tmp_path / "junk.npz")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "not a readable mnist-mlp model file" in err[0]
+    assert len(err) == 1 and "junk.npz is a text file, not a model file" in err[0]
 
 
 def test_predict_prints_digit_and_probabilities(data_dir, tmp_path, capsys):

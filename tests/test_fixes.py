@@ -73,3 +73,77 @@ def test_predict_reports_each_image_and_fails_if_any_did(trained, tmp_path, caps
     # All readable: exit 0, one report per image.
     assert main(["predict", str(trained / "model.npz"), str(seven), str(seven)]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 4
+
+
+# -- item 1: every file says what it is; readers say what they got and what they expected --
+
+
+def _one_error_line(capsys):
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_files_written_by_a_run_say_what_they_are(trained):
+    for name, kind in (("model.npz", "model"), ("checkpoint.npz", "checkpoint")):
+        with np.load(trained / name, allow_pickle=False) as archive:
+            assert json.loads(str(archive["__header__"]))["kind"] == kind
+    assert json.loads((trained / "history.json").read_text())["format"] == "mnist-mlp history"
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_a_checkpoint_given_for_a_model_is_named_with_the_model_beside_it(trained, command, capsys,
+                                                                          tmp_path):
+    extra = [str(tmp_path / "x.png")] if command == "predict" else []
+    capsys.readouterr()
+    assert main([command, str(trained / "checkpoint.npz"), *extra]) == 1
+    line = _one_error_line(capsys)
+    assert "is a training checkpoint, not a model file" in line
+    assert str(trained / "model.npz") in line
+
+
+@pytest.mark.parametrize("name, content, what", [
+    ("history.json", None, "a training history"),
+    ("README.md", "# mnist-mlp\n\nA from-scratch NumPy MLP.\n", "a text file"),
+    ("result.json", '{"name": "a", "status": "ok"}', "a JSON file"),
+    ("curves.png", b"\x89PNG\r\n\x1a\n" + bytes(32), "a PNG image"),
+    ("empty.npz", b"", "an empty file"),
+])
+def test_other_files_given_for_a_model_get_one_line(trained, tmp_path, capsys, name, content, what):
+    path = trained / name if content is None else tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    capsys.readouterr()
+    assert main(["evaluate", str(path)]) == 1
+    line = _one_error_line(capsys)
+    assert f"{path} is {what}, not a model file" in line
+    assert "model.npz" in line and "pickle" not in line
+
+
+def test_a_model_given_for_a_history_or_checkpoint_is_named(trained, tmp_path):
+    from mnist_mlp.errors import DataError
+    from mnist_mlp.train.history import History
+
+    with pytest.raises(DataError, match=r"is a model file, not a training history"):
+        History.load(trained / "model.npz")
+    from mnist_mlp.fileio import read_archive
+
+    with pytest.raises(DataError, match=r"is a model file, not a training checkpoint"):
+        read_archive(trained / "model.npz", "checkpoint", missing="gone")
+
+
+def test_model_files_without_a_kind_still_load(trained, tmp_path):
+    """Model files written before the kind field: recognised by their architecture."""
+    from mnist_mlp.network import Network
+
+    with np.load(trained / "model.npz", allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    header = json.loads(str(arrays.pop("__header__")))
+    del header["kind"]
+    np.savez(tmp_path / "old.npz", __header__=np.array(json.dumps(header)), **arrays)
+    old, new = Network.load(tmp_path / "old.npz"), Network.load(trained / "model.npz")
+    for (_, a, _), (_, b, _) in zip(old.named_params(), new.named_params(), strict=True):
+        assert np.array_equal(a, b)

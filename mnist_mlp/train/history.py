@@ -11,7 +11,7 @@ import json
 import os
 
 from mnist_mlp.errors import DataError
-from mnist_mlp.fileio import atomic_write, json_ready
+from mnist_mlp.fileio import atomic_write, describe_file, json_ready
 
 __all__ = ["History", "RECORD_KEYS"]
 
@@ -105,9 +105,13 @@ class History:
                 data = json.load(handle)
         except FileNotFoundError:
             raise DataError(f"history file {path!r} does not exist") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise DataError(f"{path} is {describe_file(path)}, not a training history; a run "
+                            "directory's history.json is written by `mnist-mlp train`") from None
+        except OSError as exc:
             raise DataError(f"{path!r} is not a readable history file ({exc})") from None
         try:
             return cls.from_dict(data)
         except DataError as exc:
             raise DataError(f"{path!r}: {exc}") from None
+
