@@ -147,3 +147,44 @@ def test_model_files_without_a_kind_still_load(trained, tmp_path):
     old, new = Network.load(tmp_path / "old.npz"), Network.load(trained / "model.npz")
     for (_, a, _), (_, b, _) in zip(old.named_params(), new.named_params(), strict=True):
         assert np.array_equal(a, b)
+
+
+# -- item 6: a run that collapses to chance is flagged ------------------------------------
+
+
+def test_a_collapse_to_chance_is_warned_and_marked_in_the_history(data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    # The issue's case on the synthetic data: lr 1.5 kills the ReLUs, the loss stays finite.
+    assert main(small_args(data_dir, out, "--lr", "1.5", "--epochs", "2")) == 0
+    printed = capsys.readouterr().out  # the summary; the trainer's log line is checked below
+    from mnist_mlp.train.history import History
+
+    history = History.load(out / "history.json")
+    assert history.final()["val_acc"] <= 0.12 and history.at_chance is True
+    assert json.loads((out / "history.json").read_text())["at_chance"] is True
+    warning = [line for line in printed.splitlines() if line.startswith("warning:")]
+    assert warning and "validation accuracy 10.00%" in warning[0]
+    # The same hint as for divergence.
+    assert "try a lower learning rate than 1.5; e.g. 0.15" in warning[0]
+
+
+def test_a_constant_prediction_is_at_chance_and_a_learning_run_is_not(trained):
+    """Identical inputs give one output for all, so the accuracy is one class's share: chance."""
+    from mnist_mlp.train.config import TrainConfig
+    from mnist_mlp.train.history import History
+    from mnist_mlp.train.trainer import train
+
+    labels = np.arange(400) % 10
+    zeros = np.zeros((400, 784), np.float32)
+    config = TrainConfig(hidden=(8,), epochs=1, validation_size=100, batch_size=50)
+    lines = []
+    _, history = train(config, data=(zeros, zeros[:100], labels, labels[:100]), progress=False,
+                       log=lines.append)
+    assert history.final()["val_acc"] == pytest.approx(0.1)
+    warning = [line for line in lines if "chance" in line]
+    assert history.at_chance is True and len(warning) == 1
+    assert "validation accuracy 10.00%" in warning[0] and "a constant guess scores 10.00%" in warning[0]
+    assert History.load(trained / "history.json").at_chance is False
+    # Histories written before the field load as not at chance.
+    old = History.from_dict({"format": "mnist-mlp history", "records": []})
+    assert old.at_chance is False

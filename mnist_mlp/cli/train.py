@@ -22,6 +22,7 @@ from mnist_mlp.layers import INITS
 from mnist_mlp.load_data import DATASET_NAMES, NORMALIZATIONS
 from mnist_mlp.loss import LOSSES
 from mnist_mlp.optim import OPTIMIZERS, SCHEDULES
+from mnist_mlp.train.chance import lower_lr_hint
 from mnist_mlp.train.config import TrainConfig
 from mnist_mlp.train.trainer import CHECKPOINT_FILE, HISTORY_FILE, MODEL_FILE, train
 
@@ -192,4 +193,9 @@ def _print_summary(history, out, wall_seconds):
         if loss is not None:
             print(f"{name:<12}{loss:>10.4f}{100 * acc:>10.2f}%")
     print("(training: mean over the epoch's batches, in training mode)")
+    if history.at_chance:
+        which, acc = ("validation", final["val_acc"]) if final["val_acc"] is not None else (
+            "training", final["train_acc"])
+        print(f"warning: this model is at chance level ({which} accuracy {100 * acc:.2f}%): the "
+              f"network has collapsed; {lower_lr_hint(history.config['learning_rate'])}")
     print(f"files: {out / MODEL_FILE}, {out / HISTORY_FILE}, {out / CURVES_FILE}")
