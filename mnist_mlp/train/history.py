@@ -111,11 +111,12 @@ class History:
                 data = json.load(handle)
         except FileNotFoundError:
             raise DataError(f"history file {path!r} does not exist") from None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise DataError(f"{path} is {describe_file(path)}, not a training history; a run "
-                            "directory's history.json is written by `mnist-mlp train`") from None
-        except OSError as exc:
-            raise DataError(f"{path!r} is not a readable history file ({exc})") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            what = describe_file(path) if not isinstance(exc, OSError) else "a text file"
+            if what == "a text file":  # e.g. a truncated history: say where it breaks
+                raise DataError(f"{path!r} is not a readable history file ({exc})") from None
+            raise DataError(f"{path} is {what}, not a training history; a run directory's "
+                            "history.json is written by `mnist-mlp train`") from None
         try:
             return cls.from_dict(data)
         except DataError as exc:
