@@ -7,9 +7,9 @@ import os
 import sys
 from pathlib import Path
 
+from mnist_mlp.cli.options import add_data_options
 from mnist_mlp.errors import ConfigError
 from mnist_mlp.fileio import check_output_dir
-from mnist_mlp.load_data import DATA_ENV_VAR
 
 __all__ = ["register", "default_config_path", "DEFAULT_OUT"]
 
@@ -50,10 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"output directory (default: {DEFAULT_OUT}/)")
     parser.add_argument("--config", "-c", type=Path, default=None, metavar="FILE",
                         help=f"study file (default: ./{_CONFIG_NAME}, else the repository's)")
-    parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
-                        help=f"data directory (default: ${DATA_ENV_VAR}, else ./data)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar, only the final summary")
+    add_data_options(parser)
     parser.set_defaults(func=_run)
 
 

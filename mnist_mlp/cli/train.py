@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mnist_mlp.activations import ACTIVATIONS
+from mnist_mlp.cli.options import add_data_options
 from mnist_mlp.errors import ConfigError, DataError
 from mnist_mlp.fileio import check_output_dir
 from mnist_mlp.layers import INITS
@@ -100,6 +101,7 @@ def register(subparsers):
                         help="continue the interrupted run in --out from its last checkpoint")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar (it is also off when stderr is not a terminal)")
+    add_data_options(parser, data_dir=False)  # --data-dir is a training setting above
     parser.set_defaults(func=_run)
 
 
