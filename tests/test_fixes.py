@@ -188,3 +188,186 @@ def test_a_constant_prediction_is_at_chance_and_a_learning_run_is_not(trained):
     # Histories written before the field load as not at chance.
     old = History.from_dict({"format": "mnist-mlp history", "records": []})
     assert old.at_chance is False
+
+
+# -- item 2: checksums verified whenever a known dataset is loaded -------------------------
+
+
+@pytest.fixture
+def known(tmp_path, monkeypatch):
+    """A small dataset made "the published MNIST": the registry's MD5 sums are those of its
+    files (computed here with hashlib), and the verification cache is private to the test."""
+    import dataclasses
+    import hashlib
+
+    from mnist_mlp.data import datasets
+
+    directory = write_dataset(tmp_path / "data", n_train=300, n_test=100)
+    md5 = {stem: hashlib.md5((directory / stem).read_bytes()).hexdigest()
+           for stem in datasets._STEMS}
+    monkeypatch.setitem(datasets._DATASETS, "mnist",
+                        dataclasses.replace(datasets._DATASETS["mnist"], md5=md5))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("MNIST_MLP_NO_VERIFY", raising=False)
+    return directory
+
+
+def _overwrite(path, offset, size, seed=0):
+    """Overwrite ``size`` bytes at ``offset`` with random bytes: same size, other content."""
+    data = bytearray(path.read_bytes())
+    data[offset:offset + size] = np.random.default_rng(seed).integers(0, 256, size, np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+
+
+def _train_args(data_dir, out, *extra):
+    """small_args without its --no-verify: the known dataset is verified."""
+    args = small_args(data_dir, out, "--epochs", "1")
+    args.remove("--no-verify")
+    return args + list(extra)
+
+
+def test_a_file_corrupted_in_place_is_refused_naming_it(known, tmp_path, capsys):
+    images = known / "train-images-idx3-ubyte"
+    _overwrite(images, 16 + 784 * 10, 784 * 50)
+    code = main(_train_args(known, tmp_path / "run"))
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if not line.startswith("training into")]
+    assert code == 1 and len(lines) == 1 and "Traceback" not in err
+    assert lines[0].startswith(f"mnist-mlp train: error: {images}: checksum mismatch: md5 ")
+    assert "--no-verify" in lines[0] and "mnist-mlp fetch --data-dir" in lines[0]
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
+    # evaluate and report load data too, and refuse it the same way.
+    from mnist_mlp.load_data import load_dataset
+    from mnist_mlp.errors import DataError
+
+    with pytest.raises(DataError, match="train-images-idx3-ubyte: checksum mismatch"):
+        load_dataset("mnist", known)
+
+
+def test_no_verify_warns_once_naming_the_files_and_goes_on(known, tmp_path, capsys):
+    _overwrite(known / "train-labels-idx1-ubyte", 8, 30)  # relabelled on purpose
+    labels = known / "train-labels-idx1-ubyte"
+    data = bytearray(labels.read_bytes())
+    data[8:] = bytes(b % 10 for b in data[8:])  # still valid labels 0-9
+    labels.write_bytes(bytes(data))
+    assert main(_train_args(known, tmp_path / "run", "--no-verify")) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == [f"mnist-mlp: warning: not verified (--no-verify): {labels} differ from "
+                        "the published mnist files; used as they are"]
+    assert main(["evaluate", str(tmp_path / "run" / "model.npz"), "--data-dir", str(known),
+                 "--no-verify"]) == 0
+    assert capsys.readouterr().err.count("warning: not verified") == 1
+    # Without the flag the same files are refused again: the flag holds for one command.
+    assert main(["evaluate", str(tmp_path / "run" / "model.npz"), "--data-dir", str(known)]) == 1
+    assert f"{labels}: checksum mismatch" in capsys.readouterr().err
+
+
+def test_unchanged_files_are_not_hashed_again(known, monkeypatch, tmp_path):
+    import os
+
+    from mnist_mlp.data import verify
+    from mnist_mlp.load_data import load_dataset
+
+    hashed = []
+    real = verify.content_md5
+    monkeypatch.setattr(verify, "content_md5", lambda path, *a: hashed.append(path.name) or real(path, *a))
+    load_dataset("mnist", known)
+    assert len(hashed) == 4
+    cache = json.loads((tmp_path / "cache" / "mnist-mlp" / verify.CACHE_NAME).read_text())
+    assert len(cache["files"]) == 4
+    load_dataset("mnist", known)
+    assert len(hashed) == 4  # a stat per file, no hashing
+    # Changed in place, even with the modification time put back: hashed again, refused.
+    images = known / "t10k-images-idx3-ubyte"
+    before = images.stat()
+    _overwrite(images, 100, 10)
+    os.utime(images, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(Exception, match="t10k-images-idx3-ubyte: checksum mismatch"):
+        load_dataset("mnist", known)
+    assert hashed[4:] == ["t10k-images-idx3-ubyte"]
+
+
+def test_real_mnist_overwritten_at_the_same_size_is_refused(mnist_dir, tmp_path, monkeypatch):
+    """The issue's case on the real files: 100 KB overwritten inside train-images."""
+    import shutil
+
+    from mnist_mlp.errors import DataError
+    from mnist_mlp.load_data import load_dataset
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("MNIST_MLP_NO_VERIFY", raising=False)
+    data = tmp_path / "data"
+    data.mkdir()
+    for stem in ("train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (data / stem).symlink_to((mnist_dir / stem).resolve())
+    shutil.copyfile(mnist_dir / "train-images-idx3-ubyte", data / "train-images-idx3-ubyte")
+    _overwrite(data / "train-images-idx3-ubyte", 1_000_000, 100_000)
+    assert (data / "train-images-idx3-ubyte").stat().st_size == 47_040_016
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte: checksum mismatch: md5 [0-9a-f]{32}, "
+                       r"the published mnist train-images-idx3-ubyte has 6bbc9ace898e44ae57da46a324031adb"):
+        load_dataset("mnist", data)
+    train_x = load_dataset("mnist", data, verify=False, normalize="none")[0]
+    assert train_x.shape == (60000, 784)
+
+
+def test_no_verify_and_download_are_on_every_command_that_loads_data_and_reach_workers():
+    import subprocess
+    import sys
+
+    from mnist_mlp.cli import build_parser
+    from mnist_mlp.data.policy import data_policy, verify_enabled
+
+    parser = build_parser()
+    for argv in (["train"], ["evaluate", "m.npz"], ["report"]):
+        args = parser.parse_args([*argv, "--no-verify", "--download"])
+        assert args.verify is False and args.download is True
+    probe = "from mnist_mlp.data.policy import *; print(verify_enabled(), download_allowed())"
+    with data_policy(verify=False, download=True):
+        child = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                               timeout=60, check=True)  # as a spawned study worker starts
+    assert child.stdout.split() == ["False", "True"]
+    assert verify_enabled()  # restored after the command
+
+
+# -- item 3: a mistyped --data-dir is not a download ----------------------------------------
+
+
+@pytest.fixture
+def fetches(monkeypatch):
+    """Record fetch calls; the fake fetch writes the synthetic dataset where asked."""
+    from mnist_mlp.data import fetch
+
+    calls = []
+
+    def fake_fetch(name, data_dir=None, progress=True):
+        calls.append((name, data_dir))
+        write_dataset(fetch.dataset_dir(name, data_dir))
+
+    monkeypatch.setattr(fetch, "fetch_dataset", fake_fetch)
+    monkeypatch.delenv("MNIST_MLP_DOWNLOAD", raising=False)
+    return calls
+
+
+def test_a_mistyped_data_dir_is_one_line_and_no_download(data_dir, tmp_path, capsys, fetches):
+    typo = tmp_path / "dta"
+    assert main(small_args(typo, tmp_path / "run")) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines()
+             if not line.startswith("training into")]
+    assert lines == [f"mnist-mlp train: error: data directory {typo} does not exist; check "
+                     "--data-dir (the default is data), or fetch mnist into it with "
+                     f"`mnist-mlp fetch --data-dir {typo}` or --download"]
+    assert fetches == [] and not typo.exists()
+    assert main(["evaluate", str(tmp_path / "x.npz"), "--data-dir", str(typo)]) == 1  # no model
+    capsys.readouterr()
+
+
+def test_download_or_the_default_directory_fetches(tmp_path, monkeypatch, capsys, fetches):
+    from mnist_mlp.load_data import ensure_dataset
+
+    typo = tmp_path / "new"
+    assert main(small_args(typo, tmp_path / "run", "--epochs", "1", "--download")) == 0
+    assert fetches == [("mnist", str(typo))]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MNIST_MLP_DATA", raising=False)
+    assert ensure_dataset("mnist") == tmp_path.joinpath("data").relative_to(tmp_path)
+    assert fetches[-1] == ("mnist", None)  # the default directory is filled on first use

@@ -31,13 +31,14 @@ from mnist_mlp.data.datasets import (
     _Dataset,
     _dataset,
     _fetch_command,
+    _is_default_dir,
     dataset_dir,
     default_data_dir,
 )
 from mnist_mlp.data.idx import _encode_idx, _find_idx
 from mnist_mlp.data.policy import download_allowed
 from mnist_mlp.data.safe_pickle import load_numpy_pickle
-from mnist_mlp.data.verify import cache_dir, content_md5, remember_md5
+from mnist_mlp.data.verify import cache_dir, check_dataset_files, content_md5, remember_md5
 from mnist_mlp.errors import DataError
 from mnist_mlp.fileio import atomic_write, new_temp, write_synced
 
@@ -94,23 +95,23 @@ def ensure_dataset(
     (``fetch=None``) that happens only in the default data directory, or anywhere when
     the user asked (``--download``, :func:`~mnist_mlp.data.policy.download_allowed`):
     a mistyped ``--data-dir`` gets a DataError saying that the folder does not exist,
-    not a new folder and a download. Files present are verified when loaded
-    (:func:`~mnist_mlp.data.load.load_dataset`).
+    not a new folder and a download. Files present are verified
+    (:func:`~mnist_mlp.data.verify.check_dataset_files`), as they are when loaded.
     """
     directory = dataset_dir(name, data_dir)
-    missing = [stem for stem in _STEMS if _find_idx(directory, stem) is None]
+    found = {stem: _find_idx(directory, stem) for stem in _STEMS}
+    missing = [stem for stem, path in found.items() if path is None]
     if not missing:
+        # Here too, not only when loading: a study refuses bad files (or warns once) before
+        # it starts the worker processes that load them.
+        check_dataset_files(name, found, data_dir)
         return directory
     if fetch is None:
-        fetch = download_allowed() or _is_default(data_dir)
+        fetch = download_allowed() or _is_default_dir(data_dir)
     if not fetch:
         raise DataError(_not_there(name, data_dir, directory, missing))
     fetch_dataset(name, data_dir, progress=progress)
     return directory
-
-
-def _is_default(data_dir) -> bool:
-    return data_dir is None or os.path.abspath(data_dir) == os.path.abspath(default_data_dir())
 
 
 def _not_there(name, data_dir, directory, missing) -> str:

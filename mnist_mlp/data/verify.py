@@ -32,7 +32,6 @@ __all__ = ["check_dataset_files", "content_md5", "cache_dir", "remember_md5"]
 CACHE_NAME = "verified-files.json"
 _CACHE_FORMAT = "mnist-mlp verified files"
 _WARNED = "warned"  # NO_VERIFY_ENV once the warning is out: worker processes stay quiet
-_SAID = set()  # warnings already printed by this process
 
 
 def cache_dir() -> Path:
@@ -138,11 +137,11 @@ def _mismatch(name, differ, digests, published, data_dir):
 
 
 def _warn_once(message):
-    """One warning per command: after it, worker processes (which inherit the environment)
-    and later loads in this process stay quiet."""
-    if os.environ.get(NO_VERIFY_ENV) == _WARNED or message in _SAID:
+    """One warning per command: under ``--no-verify`` the switch then reads "warned", so later
+    loads of the command and its worker processes (which inherit the environment) stay
+    quiet; the command's end restores it (:func:`~mnist_mlp.data.policy.data_policy`)."""
+    if os.environ.get(NO_VERIFY_ENV) == _WARNED:
         return
-    _SAID.add(message)
     print(message, file=sys.stderr, flush=True)
     if not verify_enabled():  # only a switch the user turned on is touched
         os.environ[NO_VERIFY_ENV] = _WARNED
