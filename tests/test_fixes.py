@@ -221,8 +221,7 @@ def _overwrite(path, offset, size, seed=0):
 
 def _train_args(data_dir, out, *extra):
     """small_args without its --no-verify: the known dataset is verified."""
-    args = small_args(data_dir, out, "--epochs", "1")
-    args.remove("--no-verify")
+    args = [arg for arg in small_args(data_dir, out, "--epochs", "1") if arg != "--no-verify"]
     return args + list(extra)
 
 
