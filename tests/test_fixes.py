@@ -347,7 +347,7 @@ def fetches(monkeypatch):
     return calls
 
 
-def test_a_mistyped_data_dir_is_one_line_and_no_download(data_dir, tmp_path, capsys, fetches):
+def test_a_mistyped_data_dir_is_one_line_and_no_download(trained, tmp_path, capsys, fetches):
     typo = tmp_path / "dta"
     assert main(small_args(typo, tmp_path / "run")) == 1
     lines = [line for line in capsys.readouterr().err.splitlines()
@@ -356,8 +356,9 @@ def test_a_mistyped_data_dir_is_one_line_and_no_download(data_dir, tmp_path, cap
                      "--data-dir (the default is data), or fetch mnist into it with "
                      f"`mnist-mlp fetch --data-dir {typo}` or --download"]
     assert fetches == [] and not typo.exists()
-    assert main(["evaluate", str(tmp_path / "x.npz"), "--data-dir", str(typo)]) == 1  # no model
-    capsys.readouterr()
+    assert main(["evaluate", str(trained / "model.npz"), "--data-dir", str(typo)]) == 1
+    assert f"error: data directory {typo} does not exist" in _one_error_line(capsys)
+    assert fetches == [] and not typo.exists()
 
 
 def test_download_or_the_default_directory_fetches(tmp_path, monkeypatch, capsys, fetches):
