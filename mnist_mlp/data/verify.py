@@ -117,9 +117,8 @@ def check_dataset_files(name: str, paths: dict, data_dir=None, *, verify: bool |
         return []
     if verify:
         raise DataError(_mismatch(name, differ, digests, published, data_dir))
-    _warn_once(f"mnist-mlp: warning: not verified (--no-verify): "
-               f"{', '.join(str(p) for _, p in differ)} differ from the published {name} "
-               "files; used as they are")
+    _warn_once(f"mnist-mlp: warning: not verified (--no-verify): files that differ from the "
+               f"published {name} ones, used as they are: {', '.join(str(p) for _, p in differ)}")
     return [path for _, path in differ]
 
 
