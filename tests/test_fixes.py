@@ -371,3 +371,27 @@ def test_download_or_the_default_directory_fetches(tmp_path, monkeypatch, capsys
     monkeypatch.delenv("MNIST_MLP_DATA", raising=False)
     assert ensure_dataset("mnist") == tmp_path.joinpath("data").relative_to(tmp_path)
     assert fetches[-1] == ("mnist", None)  # the default directory is filled on first use
+
+
+def test_a_study_with_no_verify_warns_once_across_its_worker_processes(known, tmp_path, capfd):
+    """report --no-verify: the parent warns before it starts the workers, which stay quiet."""
+    from test_experiments import SUITE
+
+    from mnist_mlp.data.policy import data_policy
+    from mnist_mlp.errors import DataError
+    from mnist_mlp.study.runner import run_suite
+    from mnist_mlp.study.spec import parse_suite
+
+    _overwrite(known / "t10k-images-idx3-ubyte", 16, 784)
+    suite = parse_suite(SUITE)
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte: checksum mismatch"):
+        run_suite(suite, tmp_path / "refused", jobs=2, quick=True, data_dir=known, progress=False)
+    assert not list((tmp_path / "refused").glob("runs/*/result.json"))  # refused before any run
+    capfd.readouterr()
+    with data_policy(verify=False):
+        outcome = run_suite(suite, tmp_path / "out", jobs=2, quick=True, data_dir=known,
+                            progress=False)
+    assert all(result.ok for result in outcome.results.values()), outcome.results
+    assert len(outcome.trained) == 3
+    err = capfd.readouterr().err  # this process and the spawned workers write to fd 2
+    assert err.count("warning: not verified (--no-verify)") == 1
