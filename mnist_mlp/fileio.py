@@ -1,6 +1,11 @@
 """Files the package writes: atomically (a temporary file beside the target, then one
 ``os.replace``), and ``.npz`` archives with a JSON header, read without pickle.
 
+Every archive says what it is (``"kind"`` in its header: a model file or a training
+checkpoint), and a reader given another file says in one line what it got and what it
+wanted (:func:`describe_file`). Output directories are checked before any work
+(:func:`check_output_dir`).
+
 A crash, a full disk or an interrupt never leaves a half-written file that a
 later reader would trust: the target keeps its old content until the rename,
 which is atomic because the temporary file is in the same directory.
