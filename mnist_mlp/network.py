@@ -155,14 +155,14 @@ class Network:
         arrays = {key: param for key, param, _ in self.named_params()}
         header = {"format": _FORMAT_VERSION, "architecture": self.architecture(),
                   "metadata": metadata or {}}
-        write_archive(path, arrays, header)
+        write_archive(path, arrays, header, kind="model")
 
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`; refuses files that need pickle."""
         path = os.fspath(path)
-        header, arrays = read_archive(path, missing=f"model file {path!r} does not exist",
-                                      unreadable=f"{path!r} is not a readable mnist-mlp model file")
+        header, arrays = read_archive(path, "model", missing=f"model file {path!r} does not exist",
+                                      advice=_model_advice(path))
         dtype = next(iter(arrays.values())).dtype if arrays else np.float32
         net = cls.from_architecture(header["architecture"], dtype=dtype)
         for key, param, _ in net.named_params():
@@ -171,6 +171,14 @@ class Network:
             param[...] = arrays[key]
         net.metadata = header.get("metadata", {})
         return net
+
+
+def _model_advice(path):
+    """Which file to give instead: the run's own model file when there is one beside ``path``."""
+    beside = os.path.join(os.path.dirname(path), "model.npz")
+    if os.path.basename(path) != "model.npz" and os.path.isfile(beside):
+        return f"the model file of this run is {beside}"
+    return "give a model file written by `mnist-mlp train`, such as runs/<run>/model.npz"
 
 
 def _layer_config(layer):

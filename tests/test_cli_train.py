@@ -50,9 +50,10 @@ def data_dir(tmp_path_factory):
 
 
 def small_args(data_dir, out, *extra):
+    # --no-verify: the synthetic files are not the published MNIST (one warning line).
     return ["train", "--data-dir", str(data_dir), "--out", str(out), "--hidden", "32",
             "--epochs", "3", "--batch-size", "50", "--validation-size", "100", "--lr", "0.05",
-            "--no-progress", *extra]
+            "--no-progress", "--no-verify", *extra]
 
 
 def weights(path):
@@ -78,7 +79,8 @@ def test_bad_flags_get_one_line_and_no_training(flags, pattern, data_dir, tmp_pa
     code = main(small_args(data_dir, tmp_path / "run", *flags))
     err = capsys.readouterr().err
     assert code == 1
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("training into")]
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(
+        ("training into", "mnist-mlp: warning: not verified"))]
     assert len(lines) == 1 and "Traceback" not in err
     assert lines[0].startswith("mnist-mlp train: error: ")
     import re
@@ -97,7 +99,7 @@ def test_train_writes_the_run_and_evaluate_agrees(data_dir, tmp_path, capsys):
     assert final["test_acc"] > 0.9
     assert f"{100 * final['test_acc']:.2f}%" in printed and "validation" in printed
 
-    assert main(["evaluate", str(out / "model.npz"), "--data-dir", str(data_dir)]) == 0
+    assert main(["evaluate", str(out / "model.npz"), "--data-dir", str(data_dir), "--no-verify"]) == 0
     report = capsys.readouterr().out
     # The saved model, normalised from its metadata, scores what training recorded.
     assert f"test accuracy: {100 * final['test_acc']:.2f}%" in report
@@ -154,7 +156,7 @@ def test_missing_model_and_unreadable_files_get_one_line(tmp_path, capsys):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     assert main(["evaluate", str(tmp_path / "junk.npz")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "not a readable mnist-mlp model file" in err[0]
+    assert len(err) == 1 and "junk.npz is a text file, not a model file" in err[0]
 
 
 def test_predict_prints_digit_and_probabilities(data_dir, tmp_path, capsys):
@@ -184,7 +186,8 @@ def test_predict_prints_digit_and_probabilities(data_dir, tmp_path, capsys):
     (tmp_path / "broken.png").write_bytes(b"not an image")
     assert main(["predict", str(out / "model.npz"), str(tmp_path / "broken.png")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "broken.png" in err[0]
+    # The image's own line, then the one-line summary of the command.
+    assert len(err) == 2 and "broken.png" in err[0] and "1 of 1 images" in err[1]
 
 
 def _cli(*args):
@@ -211,7 +214,7 @@ sys.exit(main(sys.argv[2:]))
 def test_sigkill_mid_run_then_resume_gives_the_same_weights(data_dir, tmp_path):
     """A run killed with SIGKILL after its first checkpoint, resumed, ends bit-identical."""
     data = write_dataset(tmp_path / "data", n_train=3000, n_test=200, seed=1)
-    flags = ["--data-dir", str(data), "--hidden", "64", "--epochs", "6", "--batch-size", "20",
+    flags = ["--data-dir", str(data), "--no-verify", "--hidden", "64", "--epochs", "6", "--batch-size", "20",
              "--validation-size", "200", "--lr", "0.02", "--dropout", "0.1", "--augment",
              "--no-progress"]
     killed, signal_file = tmp_path / "killed", tmp_path / "checkpoint-written"

@@ -238,7 +238,9 @@ def test_ensure_dataset(tmp_path, monkeypatch, small_mnist):
         ensure_dataset("mnist", tmp_path, fetch=False)
     fetched = []
     monkeypatch.setattr(L, "fetch_dataset", lambda *args, **kwargs: fetched.append(args))
-    assert ensure_dataset("mnist", tmp_path) == tmp_path and fetched == [("mnist", tmp_path)]
+    # tmp_path is not the default data directory: fetched only when asked (issue 18 item 3).
+    assert ensure_dataset("mnist", tmp_path, fetch=True) == tmp_path
+    assert fetched == [("mnist", tmp_path)]
     for stem, array in small_mnist.items():
         write_idx(tmp_path / stem, array)
     assert ensure_dataset("mnist", tmp_path, fetch=False) == tmp_path and len(fetched) == 1

@@ -1,4 +1,8 @@
-"""IDX reading and writing, dataset loading, normalisation and the restricted unpickler."""
+"""IDX reading and writing, dataset loading, normalisation and the restricted unpickler.
+
+The datasets written here are synthetic, not the published files, so they are loaded
+with ``verify=False`` (checksum verification is tested in test_fixes.py).
+"""
 
 import gzip
 import io
@@ -154,7 +158,7 @@ def test_read_idx_bad_gzip(tmp_path, content):
 
 def test_load_mnist_2d_seed_call(tmp_path):
     arrays = make_dataset(tmp_path)
-    train_data, test_data, train_label, test_label = load_mnist_2d(str(tmp_path))
+    train_data, test_data, train_label, test_label = load_mnist_2d(str(tmp_path), verify=False)
     assert train_data.shape == (6, 784) and test_data.shape == (4, 784)
     assert train_data.dtype == np.float32 and test_data.dtype == np.float32
     assert train_label.dtype == np.int64 and test_label.dtype == np.int64
@@ -170,7 +174,8 @@ def test_load_other_spellings(tmp_path, rename):
     make_dataset(tmp_path / "a")
     make_dataset(tmp_path / "b", rename=rename)
     for mine, theirs in zip(
-        load_mnist_2d(tmp_path / "a"), load_mnist_2d(tmp_path / "b"), strict=True
+        load_mnist_2d(tmp_path / "a", verify=False), load_mnist_2d(tmp_path / "b", verify=False),
+        strict=True
     ):
         np.testing.assert_array_equal(mine, theirs)
 
@@ -223,7 +228,7 @@ def test_fashion_mnist_lives_in_its_own_directory(tmp_path):
     make_dataset(tmp_path / "fashion-mnist", seed=5, rename=lambda s: s + ".gz")
     assert dataset_dir("fashion-mnist", tmp_path) == tmp_path / "fashion-mnist"
     train_data, test_data, train_label, test_label = load_dataset(
-        "fashion-mnist", tmp_path, normalize="unit"
+        "fashion-mnist", tmp_path, normalize="unit", verify=False
     )
     assert train_data.shape == (6, 784) and test_label.shape == (4,)
     assert CLASS_NAMES["fashion-mnist"][9] == "Ankle boot"
@@ -243,7 +248,7 @@ def test_default_data_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("MNIST_MLP_DATA", str(tmp_path))
     assert default_data_dir() == tmp_path
     make_dataset(tmp_path)
-    assert load_mnist_2d()[0].shape == (6, 784)
+    assert load_mnist_2d(verify=False)[0].shape == (6, 784)
 
 
 # ------------------------------------------------------------ normalisation
@@ -280,7 +285,7 @@ def test_standard_uses_training_statistics_only(tmp_path):
     labels = np.zeros(50, np.uint8), np.zeros(20, np.uint8)
     for stem, array in zip(STEMS, (train, labels[0], test, labels[1]), strict=True):
         write_idx(tmp_path / stem, array)
-    train_data, test_data, _, _ = load_mnist_2d(tmp_path, normalize="standard")
+    train_data, test_data, _, _ = load_mnist_2d(tmp_path, normalize="standard", verify=False)
     np.testing.assert_allclose(train_data.mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(train_data[:, 1:].std(axis=0), 1, rtol=1e-4)
     assert np.all(train_data[:, 0] == 0)

@@ -100,7 +100,8 @@ def test_load_refuses_files_that_need_pickle(tmp_path):
         Network.load(path)
 
 
-@pytest.mark.parametrize("content, problem", [(b"not a zip", "not a readable"), (None, "does not exist")])
+@pytest.mark.parametrize("content, problem", [(b"not a zip", "is a text file, not a model file"),
+                                              (None, "does not exist")])
 def test_load_reports_unreadable_files(tmp_path, content, problem):
     path = tmp_path / "model.npz"
     if content is not None:

@@ -397,7 +397,7 @@ def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path):
         quiet_train(small(), tmp_path / "empty", resume=True)
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / CHECKPOINT_FILE).write_bytes(b"not a zip")
-    with pytest.raises(DataError, match="not a readable checkpoint"):
+    with pytest.raises(DataError, match="checkpoint.npz is a text file, not a training checkpoint"):
         quiet_train(small(), tmp_path / "junk", resume=True)
 
 

@@ -17,6 +17,7 @@ import logging
 import sys
 import traceback
 
+from mnist_mlp.cli.options import policy_of
 from mnist_mlp.errors import MnistMlpError
 
 __all__ = ["main", "build_parser", "EXIT_BUG"]
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        return int(args.func(args) or 0)
+        with policy_of(args):  # --no-verify, --download: see cli/options.py
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("mnist-mlp: interrupted", file=sys.stderr)
         return 130

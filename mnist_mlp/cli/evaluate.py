@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_mlp import checks
+from mnist_mlp.cli.options import add_data_options
 from mnist_mlp.data.normalize import normalize_like
 from mnist_mlp.errors import ConfigError
 from mnist_mlp.load_data import CLASS_NAMES, DATASET_NAMES, ensure_dataset, load_dataset
@@ -32,10 +33,9 @@ def register(subparsers):
     parser.add_argument("model", type=Path, metavar="MODEL", help="model file (.npz)")
     parser.add_argument("--dataset", choices=DATASET_NAMES, default=None,
                         help="dataset to test on (default: the one the model was trained on)")
-    parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
-                        help="data directory (default: $MNIST_MLP_DATA, else ./data)")
     parser.add_argument("--batch-size", type=int, default=1000, metavar="N",
                         help="images per forward pass (default 1000)")
+    add_data_options(parser)
     parser.set_defaults(func=_run)
 
 

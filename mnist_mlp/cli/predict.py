@@ -2,16 +2,20 @@
 
 Each image (grayscale or colour PNG/JPEG, any size) is brought to MNIST form by
 :func:`mnist_mlp.data.imageprep.load_digit_image`, normalised as the model's training
-data were, and the predicted class and the 10 class probabilities are printed.
+data were, and the predicted class and the 10 class probabilities are printed. An image
+that cannot be read is reported on stderr and the others are still classified; the exit
+status is 1 if any image failed.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from mnist_mlp.data.normalize import normalize_like
+from mnist_mlp.errors import DataError
 from mnist_mlp.load_data import CLASS_NAMES
 from mnist_mlp.network import Network
 from mnist_mlp.train.build import predict_proba
@@ -41,11 +45,20 @@ def _run(args):
     model = Network.load(args.model)
     meta = getattr(model, "metadata", {}) or {}
     classes = tuple(meta.get("classes") or CLASS_NAMES.get(meta.get("dataset", "mnist"), CLASS_NAMES["mnist"]))
-    # Read every image first: one unreadable file stops before any output.
-    raw = np.stack([load_digit_image(path) for path in args.images])
-    probabilities = predict_proba(model, normalize_like(meta, raw, dtype=model.dtype))
-    for path, probs in zip(args.images, probabilities):
-        print(format_prediction(path, probs, classes))
+    # Every image is reported: its prediction on stdout, or why it was not classified on
+    # stderr; one bad file does not hide the others' answers.
+    failed = 0
+    for path in args.images:
+        try:
+            raw = load_digit_image(path)
+        except (DataError, OSError) as exc:
+            failed += 1
+            print(f"{path}: not classified: {exc}", file=sys.stderr, flush=True)
+            continue
+        probabilities = predict_proba(model, normalize_like(meta, raw[None], dtype=model.dtype))[0]
+        print(format_prediction(path, probabilities, classes), flush=True)
+    if failed:
+        raise DataError(f"{failed} of {len(args.images)} images could not be classified")
     return 0
 
 

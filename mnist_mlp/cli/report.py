@@ -7,8 +7,9 @@ import os
 import sys
 from pathlib import Path
 
+from mnist_mlp.cli.options import add_data_options
 from mnist_mlp.errors import ConfigError
-from mnist_mlp.load_data import DATA_ENV_VAR
+from mnist_mlp.fileio import check_output_dir
 
 __all__ = ["register", "default_config_path", "DEFAULT_OUT"]
 
@@ -49,10 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"output directory (default: {DEFAULT_OUT}/)")
     parser.add_argument("--config", "-c", type=Path, default=None, metavar="FILE",
                         help=f"study file (default: ./{_CONFIG_NAME}, else the repository's)")
-    parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
-                        help=f"data directory (default: ${DATA_ENV_VAR}, else ./data)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar, only the final summary")
+    add_data_options(parser)
     parser.set_defaults(func=_run)
 
 
@@ -71,10 +71,9 @@ def _run(args: argparse.Namespace) -> int:
     from mnist_mlp.report.writer import write_report
     from mnist_mlp.study.runner import run_suite
     from mnist_mlp.study.spec import load_suite
-    from mnist_mlp.study.store import Store
 
     suite = load_suite(args.config or default_config_path())  # every error before any training
-    Store(args.out).check_writable()
+    check_output_dir(args.out)
     outcome = run_suite(suite, args.out, jobs=args.jobs, quick=args.quick,
                         data_dir=args.data_dir, progress=args.progress)
     md, html = write_report(suite, outcome, args.out, data_dir=args.data_dir)

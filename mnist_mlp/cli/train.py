@@ -16,11 +16,14 @@ from datetime import datetime
 from pathlib import Path
 
 from mnist_mlp.activations import ACTIVATIONS
+from mnist_mlp.cli.options import add_data_options
 from mnist_mlp.errors import ConfigError, DataError
+from mnist_mlp.fileio import check_output_dir
 from mnist_mlp.layers import INITS
 from mnist_mlp.load_data import DATASET_NAMES, NORMALIZATIONS
 from mnist_mlp.loss import LOSSES
 from mnist_mlp.optim import OPTIMIZERS, SCHEDULES
+from mnist_mlp.train.chance import lower_lr_hint
 from mnist_mlp.train.config import TrainConfig
 from mnist_mlp.train.trainer import CHECKPOINT_FILE, HISTORY_FILE, MODEL_FILE, train
 
@@ -34,30 +37,38 @@ def _names(table):
     return ", ".join(sorted(table))
 
 
+def _registry_names():
+    """The registries' names for the help texts, read when the parser is built (not when this
+    module is imported), so an entry registered later is offered too."""
+    return {"normalize": _names(NORMALIZATIONS), "activation": _names(ACTIVATIONS),
+            "loss": _names(LOSSES), "optimizer": _names(OPTIMIZERS),
+            "schedule": _names(SCHEDULES), "init": ", ".join(INITS)}
+
+
 # (flag, TrainConfig key, value kind, metavar, help). Kinds "int" / "float" / "str"
 # take one value; "bool" makes --flag / --no-flag. Values are parsed by _convert,
 # not by argparse, so a bad one gives the same one-line error as a bad TOML entry.
 _FLAGS = (
     ("--dataset", "dataset", "str", "NAME", f"dataset: {', '.join(DATASET_NAMES)} (default mnist)"),
     ("--data-dir", "data_dir", "str", "DIR", "data directory (default: $MNIST_MLP_DATA, else ./data)"),
-    ("--normalize", "normalize", "str", "NAME", f"input scaling: {_names(NORMALIZATIONS)} (default center)"),
+    ("--normalize", "normalize", "str", "NAME", "input scaling: {normalize} (default center)"),
     ("--hidden", "hidden", "str", "SIZES", "hidden layer widths, comma-separated (default 256; e.g. 512,256)"),
-    ("--activation", "activation", "str", "NAME", f"{_names(ACTIVATIONS)} (default relu)"),
-    ("--loss", "loss", "str", "NAME", f"{_names(LOSSES)} (default softmax_ce)"),
+    ("--activation", "activation", "str", "NAME", "{activation} (default relu)"),
+    ("--loss", "loss", "str", "NAME", "{loss} (default softmax_ce)"),
     ("--margin", "margin", "float", "M", "hinge margin (default 5; the seed suggests 0.5 with softmax_hinge)"),
     ("--gamma", "gamma", "float", "G", "focal loss gamma (default 2)"),
-    ("--optimizer", "optimizer", "str", "NAME", f"{_names(OPTIMIZERS)} (default sgd)"),
+    ("--optimizer", "optimizer", "str", "NAME", "{optimizer} (default sgd)"),
     ("--lr", "learning_rate", "float", "LR", "learning rate (default 0.08)"),
     ("--momentum", "momentum", "float", "MU", "SGD momentum in [0, 1) (default 0.9)"),
     ("--nesterov", "nesterov", "bool", None, "Nesterov momentum (SGD)"),
     ("--weight-decay", "weight_decay", "float", "WD", "L2 weight decay (decoupled for adamw; default 3e-4)"),
-    ("--schedule", "schedule", "str", "NAME", f"learning-rate schedule: {_names(SCHEDULES)} (default cosine)"),
+    ("--schedule", "schedule", "str", "NAME", "learning-rate schedule: {schedule} (default cosine)"),
     ("--warmup", "warmup_epochs", "int", "EPOCHS", "epochs of linear learning-rate warm-up (default 0)"),
     ("--batch-size", "batch_size", "int", "N", "mini-batch size (default 100)"),
     ("--epochs", "epochs", "int", "N", "number of epochs (default 20)"),
     ("--dropout", "dropout", "float", "P", "dropout probability after each hidden layer, in [0, 1) (default 0)"),
     ("--augment", "augment", "bool", None, "random shifts and small affine transforms of training images"),
-    ("--init", "init", "str", "NAME", f"weight initialisation: {', '.join(INITS)} (default he)"),
+    ("--init", "init", "str", "NAME", "weight initialisation: {init} (default he)"),
     ("--init-std", "init_std", "float", "STD", "standard deviation for --init gaussian (default 0.01)"),
     ("--seed", "seed", "int", "S", "random seed: same seed, same bits (default 0)"),
     ("--validation-size", "validation_size", "int", "N",
@@ -83,7 +94,9 @@ def register(subparsers):
         "The run directory gets history.json, model.npz, checkpoint.npz and curves.png.",
     )
     group = parser.add_argument_group("model and training (keys of the TOML file in brackets)")
+    names = _registry_names()
     for flag, key, kind, metavar, text in _FLAGS:
+        text = text.format(**names)
         if kind == "bool":
             group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=f"{text} [{key}]")
@@ -98,6 +111,7 @@ def register(subparsers):
                         help="continue the interrupted run in --out from its last checkpoint")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar (it is also off when stderr is not a terminal)")
+    add_data_options(parser, data_dir=False)  # --data-dir is a training setting above
     parser.set_defaults(func=_run)
 
 
@@ -159,7 +173,7 @@ def _out_dir(args):
                           "continue it, or choose another --out.")
     if args.resume and not (out / CHECKPOINT_FILE).exists():
         raise DataError(f"nothing to resume: {out / CHECKPOINT_FILE} does not exist")
-    return out
+    return check_output_dir(out)
 
 
 def _run(args):
@@ -191,4 +205,9 @@ def _print_summary(history, out, wall_seconds):
         if loss is not None:
             print(f"{name:<12}{loss:>10.4f}{100 * acc:>10.2f}%")
     print("(training: mean over the epoch's batches, in training mode)")
+    if history.at_chance:
+        which, acc = ("validation", final["val_acc"]) if final["val_acc"] is not None else (
+            "training", final["train_acc"])
+        print(f"warning: this model is at chance level ({which} accuracy {100 * acc:.2f}%): the "
+              f"network has collapsed; {lower_lr_hint(history.config['learning_rate'])}")
     print(f"files: {out / MODEL_FILE}, {out / HISTORY_FILE}, {out / CURVES_FILE}")

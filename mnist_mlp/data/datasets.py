@@ -97,6 +97,11 @@ def _dataset(name: str) -> _Dataset:
     return _DATASETS[name]
 
 
+def _is_default_dir(data_dir) -> bool:
+    """``data_dir`` names the default data directory (None does)."""
+    return data_dir is None or os.path.abspath(data_dir) == os.path.abspath(default_data_dir())
+
+
 def _fetch_command(name: str, data_dir: str | os.PathLike | None) -> str:
     root = default_data_dir() if data_dir is None else Path(data_dir)
     option = "" if name == "mnist" else f" --dataset {name}"

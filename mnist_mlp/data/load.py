@@ -1,4 +1,4 @@
-"""Load a registered dataset from its IDX files, checked and normalised."""
+"""Load a registered dataset from its IDX files: checksums verified, contents checked, normalised."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_mlp.data.datasets import _IMAGE_SHAPE, _dataset, _fetch_command, dataset_dir
+from mnist_mlp.data.datasets import _IMAGE_SHAPE, _STEMS, _dataset, _fetch_command, dataset_dir
 from mnist_mlp.data.idx import _find_idx, _spellings, read_idx
 from mnist_mlp.data.normalize import (
     DEFAULT_NORMALIZE,
@@ -16,6 +16,7 @@ from mnist_mlp.data.normalize import (
     normalize_images,
     pixel_stats,
 )
+from mnist_mlp.data.verify import check_dataset_files
 from mnist_mlp.errors import DataError
 
 __all__ = ["load_dataset"]
@@ -29,9 +30,9 @@ def _require(directory: Path, stem: str, how: str) -> Path:
     return path
 
 
-def _load_split(directory: Path, prefix: str, how: str) -> tuple[np.ndarray, np.ndarray]:
-    image_path = _require(directory, f"{prefix}-images-idx3-ubyte", how)
-    label_path = _require(directory, f"{prefix}-labels-idx1-ubyte", how)
+def _load_split(paths: dict, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    image_path = paths[f"{prefix}-images-idx3-ubyte"]
+    label_path = paths[f"{prefix}-labels-idx1-ubyte"]
     images = read_idx(image_path, ndim=3)
     labels = read_idx(label_path, ndim=1)
     if images.shape[1:] != _IMAGE_SHAPE:
@@ -57,8 +58,9 @@ def load_dataset(
     *,
     normalize: str = DEFAULT_NORMALIZE,
     dtype=np.float32,
+    verify: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Load ``"mnist"`` or ``"fashion-mnist"`` from its IDX files.
+    """Load ``"mnist"`` or ``"fashion-mnist"`` from its IDX files, checksums verified.
 
     Parameters
     ----------
@@ -70,6 +72,12 @@ def load_dataset(
         A key of :data:`NORMALIZATIONS`; see :func:`normalize_images`.
     dtype : floating dtype
         dtype of the image arrays, float32 by default.
+    verify : bool, optional
+        Refuse files whose MD5 differs from the published one (True), or use them after
+        one warning line naming them (False, for an own subset or relabelled data).
+        Default: True unless ``--no-verify`` / ``MNIST_MLP_NO_VERIFY=1``
+        (:mod:`mnist_mlp.data.policy`). Unchanged files are not hashed again
+        (:mod:`mnist_mlp.data.verify`).
 
     Returns
     -------
@@ -81,7 +89,8 @@ def load_dataset(
     Raises
     ------
     DataError
-        A file is missing (the message says how to fetch it) or malformed.
+        A file is missing (the message says how to fetch it), malformed, or (with
+        ``verify``) differs from the published file.
     ConfigError
         Unknown dataset, normalisation or a non-floating dtype.
     """
@@ -89,8 +98,14 @@ def load_dataset(
     _normalizer(normalize)
     float_dtype(dtype)
     directory, how = dataset_dir(name, data_dir), _fetch_command(name, data_dir)
-    train_x, train_y = _load_split(directory, "train", how)
-    test_x, test_y = _load_split(directory, "t10k", how)
+    if not directory.is_dir():
+        raise DataError(f"data directory {directory} does not exist; get {name} with `{how}`")
+    paths = {stem: _require(directory, stem, how) for stem in _STEMS}
+    train_x, train_y = _load_split(paths, "train")
+    test_x, test_y = _load_split(paths, "t10k")
+    # After parsing, whose errors are the more specific: the checksum catches the rest
+    # (pixels or labels overwritten in place, a subset, permuted labels).
+    check_dataset_files(name, paths, data_dir, verify=verify)
     # Statistics come from the training set only: the test set never shapes the inputs.
     stats = pixel_stats(train_x) if normalize == "standard" else None
     train_data = normalize_images(train_x, normalize, stats=stats, dtype=dtype)

@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mnist_mlp.errors import ConfigError
-from mnist_mlp.fileio import atomic_write, json_ready
+from mnist_mlp.fileio import atomic_write, check_output_dir, json_ready
 from mnist_mlp.train.history import History
 
 __all__ = ["STORE_VERSION", "RunResult", "Store", "run_key", "DETERMINISTIC_ERRORS"]
@@ -101,14 +98,7 @@ class Store:
 
     def check_writable(self):
         """Create ``runs/`` and write a probe file there; a ConfigError if that fails."""
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(dir=self.root, prefix=".write-test-")
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise ConfigError(f"output directory {str(self.root.parent)!r} is not writable "
-                              f"({exc.strerror or exc}); choose another with --out DIR") from None
+        check_output_dir(self.root)
 
     def load(self, name, key) -> RunResult | None:
         """The stored result of this run, or None if there is none worth reusing."""

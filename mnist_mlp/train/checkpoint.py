@@ -43,12 +43,14 @@ def save_checkpoint(path, run, config):
               "best_loss": run.best_loss if math.isfinite(run.best_loss) else None,
               "best_epoch": run.best_epoch, "bad_epochs": run.bad_epochs,
               "history": run.history.to_dict()}
-    write_archive(path, arrays, header)
+    write_archive(path, arrays, header, kind="checkpoint")
 
 
 def _read_checkpoint(path):
-    header, arrays = read_archive(path, missing=f"no checkpoint to resume: {path} does not exist",
-                                  unreadable=f"{path} is not a readable checkpoint")
+    header, arrays = read_archive(path, "checkpoint",
+                                  missing=f"no checkpoint to resume: {path} does not exist",
+                                  advice="a run directory's checkpoint.npz is written by "
+                                  "`mnist-mlp train` after every epoch")
     if header.get("format") != _CHECKPOINT_FORMAT or header.get("version") != _CHECKPOINT_VERSION:
         raise DataError(f"{path} is not an mnist-mlp checkpoint of version {_CHECKPOINT_VERSION}")
     return header, arrays

@@ -11,7 +11,7 @@ import json
 import os
 
 from mnist_mlp.errors import DataError
-from mnist_mlp.fileio import atomic_write, json_ready
+from mnist_mlp.fileio import atomic_write, describe_file, json_ready
 
 __all__ = ["History", "RECORD_KEYS"]
 
@@ -40,24 +40,29 @@ class History:
         The epoch whose weights the model holds: lowest validation loss with
         early stopping, otherwise the last.
     stopped_early : bool
+    at_chance : bool
+        The final model is no better than a constant guess on the validation data
+        (training data without a validation split): the run collapsed to chance; see
+        :mod:`mnist_mlp.train.chance`. False in histories written before the field.
     config : dict or None
         ``TrainConfig.to_dict()`` of the run, for the record.
     """
 
     def __init__(self, records=None, iterations=None, best_epoch=None, stopped_early=False,
-                 config=None):
+                 config=None, at_chance=False):
         self.records = list(records or [])
         self.iterations = list(iterations or [])
         self.best_epoch = best_epoch
         self.stopped_early = bool(stopped_early)
         self.config = config
+        self.at_chance = bool(at_chance)
 
     def __len__(self):
         return len(self.records)
 
     def __repr__(self):
         return (f"History(epochs={len(self.records)}, best_epoch={self.best_epoch}, "
-                f"stopped_early={self.stopped_early})")
+                f"stopped_early={self.stopped_early}, at_chance={self.at_chance})")
 
     def append(self, record):
         """Add the record of the next epoch (must carry every key of :data:`RECORD_KEYS`)."""
@@ -81,14 +86,15 @@ class History:
     def to_dict(self):
         return {"format": _FORMAT, "records": self.records, "iterations": self.iterations,
                 "best_epoch": self.best_epoch, "stopped_early": self.stopped_early,
-                "config": self.config}
+                "at_chance": self.at_chance, "config": self.config}
 
     @classmethod
     def from_dict(cls, data):
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise DataError("not an mnist-mlp history (its 'format' field is missing or different)")
         return cls(data.get("records"), data.get("iterations"), data.get("best_epoch"),
-                   data.get("stopped_early", False), data.get("config"))
+                   data.get("stopped_early", False), data.get("config"),
+                   data.get("at_chance", False))
 
     def save(self, path):
         """Write the history as JSON to ``path``, atomically. NaN is written as null."""
@@ -106,8 +112,13 @@ class History:
         except FileNotFoundError:
             raise DataError(f"history file {path!r} does not exist") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"{path!r} is not a readable history file ({exc})") from None
+            what = describe_file(path) if not isinstance(exc, OSError) else "a text file"
+            if what == "a text file":  # e.g. a truncated history: say where it breaks
+                raise DataError(f"{path!r} is not a readable history file ({exc})") from None
+            raise DataError(f"{path} is {what}, not a training history; a run directory's "
+                            "history.json is written by `mnist-mlp train`") from None
         try:
             return cls.from_dict(data)
         except DataError as exc:
             raise DataError(f"{path!r}: {exc}") from None
+

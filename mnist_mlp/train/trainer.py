@@ -36,6 +36,7 @@ from mnist_mlp.network import Network
 from mnist_mlp.optim import make_schedule
 from mnist_mlp.solve_net import data_iterator, evaluate_net
 from mnist_mlp.train.build import NUM_CLASSES, build_loss, build_model
+from mnist_mlp.train.chance import check_chance, lower_lr_hint
 from mnist_mlp.train.checkpoint import load_checkpoint, save_checkpoint
 from mnist_mlp.train.data import prepare_data
 from mnist_mlp.train.history import History
@@ -146,10 +147,9 @@ def _progress_bar(progress, total, epoch, epochs):
 
 
 def _divergence(run, lr, what):
-    suggestion = f"; e.g. {lr / 10:g}" if lr > 0 else ""
     return DivergenceError(
         f"training diverged at epoch {run.epoch + 1}, iteration {run.iteration}: the loss is {what}; "
-        f"try a lower learning rate than {lr:g}{suggestion}"
+        f"{lower_lr_hint(lr)}"
     )
 
 
@@ -323,6 +323,7 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
         if out is not None:
             save_checkpoint(out / CHECKPOINT_FILE, run, config)
     _finish(run, config)
+    check_chance(run.history, data, config.learning_rate, log)
     if out is not None:
         metadata = {"dataset": config.dataset, "classes": list(load_data.CLASS_NAMES[config.dataset]),
                     "config": config.to_dict(), **norm_meta}
