@@ -7,8 +7,13 @@ the unprivileged user and the resource limits hold on their own.
 """
 
 import json
+import os
 import shutil
+import site
+import sys
 from pathlib import Path
+
+import numpy
 
 import pytest
 
@@ -45,15 +50,37 @@ def test_isolation_is_available_here():
     assert isolation_problem() is None
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _toward_the_interpreter(directory):
+    """Names in ``directory`` on the way to the interpreter paths the sandbox binds back
+    (a virtual environment inside the checkout, as CI makes, passes through it)."""
+    bound = (sys.prefix, sys.base_prefix, *site.getsitepackages(),
+             str(Path(numpy.__file__).resolve().parents[1]), str(Path(sys.executable).resolve().parent))
+    names = set()
+    for path in bound:
+        rel = os.path.relpath(os.path.realpath(path), os.path.realpath(directory))
+        if rel != "." and not rel.startswith(".."):
+            names.add(rel.split(os.sep)[0])
+    return names
+
+
 def test_the_submission_runs_unprivileged_in_an_empty_world(run):
     _, result = run(
         "import os, json\n"
+        "ls = lambda d: sorted(os.listdir(d)) if os.path.isdir(d) else []\n"
         "print(json.dumps({'uid': os.getuid(), 'gid': os.getgid(), 'groups': os.getgroups(),\n"
-        "                  'work': os.listdir('/work'), 'tmp': sorted(os.listdir('/tmp')),\n"
-        "                  'shm': os.listdir('/dev/shm'), 'pids': sorted(os.listdir('/proc'))}))\n")
+        f"                  'work': ls('/work'), 'repo': ls({str(REPO)!r}),\n"
+        "                  'tmp': ls('/tmp'), 'shm': os.listdir('/dev/shm'),\n"
+        "                  'pids': sorted(os.listdir('/proc'))}))\n")
     facts = json.loads(result.output.strip().splitlines()[-1])
     assert facts["uid"] == facts["gid"] == 61000 and facts["groups"] == []
-    assert facts["work"] == [] and facts["shm"] == []  # the grader's tree and shared memory are hidden
+    # The grader's tree and shared memory are hidden: nothing but the way to the interpreter.
+    assert set(facts["work"]) <= _toward_the_interpreter("/work")
+    assert set(facts["repo"]) <= _toward_the_interpreter(REPO)
+    assert "mnist_mlp" not in facts["repo"] and "data" not in facts["repo"]
+    assert facts["shm"] == []
     assert facts["tmp"] == ["data", "work"]
     # A PID namespace of its own: the boot (PID 1) and the runner, nothing of the host.
     assert [p for p in facts["pids"] if p.isdigit()] == ["1", "2"]
