@@ -12,7 +12,11 @@ import io
 import itertools
 import json
 import re
+import select
+import signal
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -562,3 +566,29 @@ def test_a_get_with_a_body_is_answered_and_its_body_never_parsed(port):
         reply = b"".join(iter(lambda: sock.recv(65536), b""))
     assert reply.startswith(b"HTTP/1.1 200") and reply.count(b"HTTP/1.1 ") == 1
     assert b"Connection: close" in reply
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_the_server_stops_cleanly_even_when_started_with_sigint_ignored(tmp_path, stop):
+    """A background job (``serve &``, nohup, a CI script) starts with SIGINT ignored; Ctrl+C
+    and SIGTERM must still stop the server, with exit code 0."""
+    path = tmp_path / "model.npz"
+    Network().add(Linear("fc1", 784, 10, 0.01, rng=np.random.default_rng(0))).save(path)
+
+    def ignore_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    process = subprocess.Popen([sys.executable, "-m", "mnist_mlp", "serve", str(path), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=ignore_sigint)
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        assert ready and "serving on" in process.stdout.readline()
+        process.send_signal(stop)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "stopped" in err

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -83,6 +84,7 @@ def _run(args):
         print(f"note: listening on {args.host}: other machines can reach this page",
               file=sys.stderr)
     print(f"serving on {server.url}  (Ctrl+C to stop)", flush=True)
+    _stop_on_signals()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -90,6 +92,17 @@ def _run(args):
     finally:
         server.server_close()
     return 0
+
+
+def _stop_on_signals():
+    """Ctrl+C and SIGTERM stop the server cleanly.
+
+    A shell starts background jobs (``mnist-mlp serve &``, nohup, CI scripts) with SIGINT
+    ignored, and Python then never raises KeyboardInterrupt: restore the default handler,
+    and treat SIGTERM, what service managers send, the same way.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def _is_loopback(host):
