@@ -1,8 +1,9 @@
-"""Run the study: every run that has no stored result, in parallel processes.
+"""Run the study: every job that has no stored result, in parallel processes.
 
-Finished runs whose settings did not change are loaded from the
-:class:`~mnist_mlp.study.store.Store`; the others train, longest first,
-``jobs`` at a time. A run that fails (divergence or any other exception) is
+A job is one run trained with one seed (:class:`~mnist_mlp.study.spec.Job`);
+results are keyed by ``(run name, seed)``. Finished jobs whose settings did not
+change are loaded from the :class:`~mnist_mlp.study.store.Store`; the others
+train, longest first, ``jobs`` at a time. A run that fails (divergence or any other exception) is
 stored as failed with its error and the rest of the suite carries on.
 
 BLAS threads. Each worker gets ``cpu_count // jobs`` BLAS threads so that
@@ -44,7 +45,12 @@ _MNIST_TRAIN_SIZE = 60_000  # for the cost estimate only
 
 @dataclass
 class SuiteOutcome:
-    """What :func:`run_suite` did: a result per run (suite order) and how long it took."""
+    """What :func:`run_suite` did: a result per job (suite order) and how long it took.
+
+    ``results`` maps ``(run name, seed)`` to its RunResult, runs in file order and
+    seeds innermost; ``trained`` and ``reused`` list such pairs; ``seeds`` the
+    number of seeds per run.
+    """
 
     results: dict
     seconds: float
@@ -52,9 +58,19 @@ class SuiteOutcome:
     quick: bool
     trained: list = field(default_factory=list)
     reused: list = field(default_factory=list)
+    seeds: int = 1
+
+    def of_run(self, name):
+        """The results of run ``name``, one per seed, in seed order."""
+        return [result for (run, _), result in self.results.items() if run == name]
+
+    def run_names(self):
+        """The runs, in file order."""
+        return list(dict.fromkeys(run for run, _ in self.results))
 
 
-def run_suite(suite, out_dir, *, jobs=1, quick=False, data_dir=None, data=None, progress=True):
+def run_suite(suite, out_dir, *, jobs=1, quick=False, data_dir=None, data=None, progress=True,
+              seeds=None):
     """Train what is missing from ``out_dir`` and return every run's result.
 
     Parameters
@@ -73,6 +89,8 @@ def run_suite(suite, out_dir, *, jobs=1, quick=False, data_dir=None, data=None, 
         ``(train_x, test_x, train_y, test_y)`` to use instead of loading (tests).
     progress : bool
         Show a progress bar over the runs on stderr, with a line per finished run.
+    seeds : int, optional
+        Seeds per run; the suite's ``seeds`` (or its quick seeds) when None.
 
     Returns
     -------
@@ -83,33 +101,34 @@ def run_suite(suite, out_dir, *, jobs=1, quick=False, data_dir=None, data=None, 
     start = time.perf_counter()
     store = Store(out_dir)
     store.check_writable()
-    configs = {name: _with_data_dir(config, data_dir)
-               for name, config in suite.configs(quick=quick).items()}
-    outcome = SuiteOutcome({}, 0.0, jobs, quick)
+    # One entry per job: (run name, seed) -> its TrainConfig, seed included.
+    configs = {job.id: _with_data_dir(job.config, data_dir)
+               for job in suite.jobs(quick=quick, seeds=seeds)}
+    outcome = SuiteOutcome({}, 0.0, jobs, quick, seeds=suite.seed_count(quick, seeds))
     outcome.results = _stored_results(store, configs)
     outcome.reused = list(outcome.results)
-    pending = sorted((name for name in configs if name not in outcome.results),
-                     key=lambda name: -_cost(configs[name]))
+    pending = sorted((job for job in configs if job not in outcome.results),
+                     key=lambda job: -_cost(configs[job]))
     if pending and data is None:
         # Fetch once here: workers fetching the same files at once would collide.
-        for dataset in sorted({configs[name].dataset for name in pending}):
+        for dataset in sorted({configs[job].dataset for job in pending}):
             ensure_dataset(dataset, data_dir, progress=progress)
     with _Progress(len(configs), progress) as bar:
-        for name in outcome.reused:
-            bar.finished(outcome.results[name])
+        for job in outcome.reused:
+            bar.finished(outcome.results[job])
         run = _run_inline if jobs == 1 else _run_pool
         for result in run(pending, configs, store, jobs, data, bar):
-            outcome.results[result.name] = result
-            outcome.trained.append(result.name)
-    outcome.results = {name: outcome.results[name] for name in configs}
+            outcome.results[result.job] = result
+            outcome.trained.append(result.job)
+    outcome.results = {job: outcome.results[job] for job in configs}
     outcome.seconds = time.perf_counter() - start
     return outcome
 
 
 def _stored_results(store, configs):
-    """``{name: RunResult}`` of the runs whose stored result can be reused as it is."""
-    stored = {name: store.load(name, run_key(config)) for name, config in configs.items()}
-    return {name: result for name, result in stored.items() if result is not None}
+    """``{(name, seed): RunResult}`` of the jobs whose stored result can be reused as it is."""
+    stored = {job: store.load(job[0], run_key(config)) for job, config in configs.items()}
+    return {job: result for job, result in stored.items() if result is not None}
 
 
 def _with_data_dir(config, data_dir):
@@ -130,9 +149,9 @@ def _cost(config):
 # -- executing runs -------------------------------------------------------------------------
 
 def _run_inline(pending, configs, store, jobs, data, bar):
-    for name in pending:
-        bar.started([name])
-        result = execute_run(name, configs[name], store, data)
+    for job in pending:
+        bar.started([_job_label(job)])
+        result = execute_run(job[0], configs[job], store, data)
         bar.finished(result)
         yield result
 
@@ -154,16 +173,16 @@ def _run_pool(pending, configs, store, jobs, data, bar):
     with blas_threads(threads):
         pool = futures.ProcessPoolExecutor(max_workers=min(jobs, max(len(pending), 1)),
                                            mp_context=context)
-        for name in pending:
-            submitted[pool.submit(execute_run, name, configs[name], store, data)] = name
+        for job in pending:
+            submitted[pool.submit(execute_run, job[0], configs[job], store, data)] = job
     try:
         running = list(submitted)
-        bar.started([submitted[f] for f in running[:jobs]])
+        bar.started([_job_label(submitted[f]) for f in running[:jobs]])
         for done in futures.as_completed(submitted):
             result = _pool_result(done, submitted[done], configs, store)
             running.remove(done)
             bar.finished(result)
-            bar.started([submitted[f] for f in running[:jobs]])
+            bar.started([_job_label(submitted[f]) for f in running[:jobs]])
             yield result
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -171,12 +190,18 @@ def _run_pool(pending, configs, store, jobs, data, bar):
     pool.shutdown(wait=True)
 
 
-def _pool_result(done, name, configs, store):
+def _job_label(job):
+    """``h1-relu seed 1``: how progress lines name a job."""
+    return f"{job[0]} seed {job[1]}"
+
+
+def _pool_result(done, job, configs, store):
     """The worker's result, or a failed result if the worker itself died."""
+    name = job[0]
     try:
         return done.result()
     except Exception as exc:  # a crashed worker (BrokenProcessPool) or an unpicklable result
-        result = RunResult(name, run_key(configs[name]), "failed", configs[name].to_dict(),
+        result = RunResult(name, run_key(configs[job]), "failed", configs[job].to_dict(),
                            error=_one_line(exc), error_type=type(exc).__name__)
         with contextlib.suppress(OSError, ValueError):
             store.save(result)
@@ -338,9 +363,11 @@ class _Progress:
 
 
 def _status_line(result):
+    label = _job_label(result.job)
     if not result.ok:
-        return f"{result.name}: FAILED - {result.error}"
-    how = "reused" if result.reused else f"trained in {result.wall_seconds:.0f} s"
+        return f"{label}: FAILED - {result.error}"
+    how = ("reused" if result.reused else
+           f"trained in {result.wall_seconds:.0f} s wall time ({result.cpu_seconds or 0:.0f} s CPU)")
     final = result.final
     val = "" if final.get("val_acc") is None else f", val {100 * final['val_acc']:.2f}%"
-    return f"{result.name}: {how}{val}, test {100 * final['test_acc']:.2f}%"
+    return f"{label}: {how}{val}, test {100 * final['test_acc']:.2f}%"
