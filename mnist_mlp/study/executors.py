@@ -1,0 +1,322 @@
+"""Where jobs run: one small executor interface, a local and a Dask implementation.
+
+The interface has the shape of :mod:`concurrent.futures`::
+
+    with make_executor("local", jobs=2) as executor:          # or "dask"
+        pending = [executor.submit(fn, *args) for args in work]
+        for future in executor.as_completed(pending):
+            value = future.result()     # fn's return value, or what it raised
+
+Any picklable callable works (a module-level function and picklable arguments);
+the study runner submits one training job per (run, seed), the tuner its trials.
+The contract for ``fn``:
+
+- It runs in another process, perhaps on another machine: it must not rely on
+  the client's memory, and what it returns travels back pickled. It should be a
+  pure function of its arguments (the client, not the job, writes results).
+- It may run more than once: a worker that dies mid-job (killed, out of memory)
+  costs only that job, which Dask starts again on another worker up to
+  ``allowed_failures`` times. Only the attempt that returns counts.
+- An exception it raises is re-raised by ``future.result()``; a worker lost too
+  often raises Dask's ``KilledWorker`` there. The client decides what to record.
+
+Executors also say what a job needs to know about where it runs:
+``slots`` (jobs running at once), ``shares_filesystem`` (paths of the client
+are valid in the workers, so a job may keep a checkpoint under the output
+directory) and ``blas_threads`` (what each worker's BLAS was set to).
+
+BLAS threads are set the same way in both: OpenBLAS, MKL and OpenMP read their
+thread count once, when NumPy is imported, so the variables must be in a
+worker's environment before it starts. :class:`LocalExecutor` sets them in this
+process while it spawns its pool (``spawn``, never ``fork``, whose children
+would inherit an initialised BLAS); :class:`DaskExecutor` sets Dask's
+``distributed.nanny.pre-spawn-environ`` to the same values for the workers of
+its local cluster. Workers of a remote cluster get that setting from their own
+Dask configuration (1 thread unless changed); jobs record what they saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import re
+from concurrent import futures
+
+from mnist_mlp.errors import ConfigError, MnistMlpError
+
+__all__ = ["Executor", "LocalExecutor", "DaskExecutor", "ExecutorError", "make_executor",
+           "check_scheduler_address", "blas_threads", "BLAS_THREAD_VARIABLES", "EXECUTORS",
+           "DEFAULT_ALLOWED_FAILURES"]
+
+BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+EXECUTORS = ("local", "dask")
+# Times a job may take its worker down before Dask gives up on it (Dask's own default is 3).
+DEFAULT_ALLOWED_FAILURES = 3
+_CONNECT_TIMEOUT = 10  # seconds to reach a scheduler
+_ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
+_INSTALL_HINT = "install it with: pip install 'mnist-mlp[dask]'"
+
+
+class ExecutorError(MnistMlpError, ConnectionError):
+    """The executor itself failed (e.g. the scheduler connection was lost), not a job."""
+
+
+@contextlib.contextmanager
+def blas_threads(count):
+    """Set the BLAS thread variables to ``count`` in ``os.environ``, restore them on exit."""
+    saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
+    os.environ.update({name: str(count) for name in BLAS_THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class Executor:
+    """Base class: ``submit``, ``as_completed``, ``close``; a context manager."""
+
+    slots = 1
+    shares_filesystem = True
+    blas_threads = None
+    description = ""
+
+    def submit(self, fn, /, *args, **kwargs):
+        """Schedule ``fn(*args, **kwargs)``; return a future (``result()``, ``done()``)."""
+        raise NotImplementedError
+
+    def as_completed(self, submitted):
+        """Yield the futures of ``submitted`` as they finish (any order)."""
+        raise NotImplementedError
+
+    def close(self, cancel=False):
+        """Release the workers; with ``cancel``, drop jobs that have not finished."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close(cancel=exc_type is not None)
+
+
+# -- local ----------------------------------------------------------------------------------
+
+class _Deferred(futures.Future):
+    """A future that runs its call in this process when first asked for (``jobs=1``).
+
+    Running at submit time would finish every job before the caller sees the
+    first result, so an interrupt would lose them all; deferred, each result is
+    in the caller's hands as soon as its job ends.
+    """
+
+    def __init__(self, fn, args, kwargs):
+        super().__init__()
+        self._call = (fn, args, kwargs)
+
+    def run(self):
+        if self.done():
+            return
+        fn, args, kwargs = self._call
+        self.set_running_or_notify_cancel()
+        try:
+            value = fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller through result()
+            self.set_exception(exc)
+        else:
+            self.set_result(value)
+
+    def result(self, timeout=None):
+        self.run()
+        return super().result(timeout)
+
+
+class LocalExecutor(Executor):
+    """``jobs`` worker processes on this machine (``jobs=1``: in this process).
+
+    Parameters
+    ----------
+    jobs : int >= 1
+    threads : int, optional
+        BLAS threads per worker; default ``cpu_count // jobs``. Not applied with
+        ``jobs=1``, which keeps this process's BLAS as it is.
+    """
+
+    def __init__(self, jobs=1, *, threads=None):
+        _check_jobs(jobs)
+        self.slots = jobs
+        self._pool = None
+        if jobs == 1:
+            self.blas_threads = _inherited_threads()
+            self.description = "in this process"
+        else:
+            self.blas_threads = threads or default_threads(jobs)
+            self.description = f"local process pool, {jobs} workers"
+            self._pool = futures.ProcessPoolExecutor(
+                max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, fn, /, *args, **kwargs):
+        if self._pool is None:
+            return _Deferred(fn, args, kwargs)
+        # The pool spawns a worker inside submit() while it has fewer than
+        # max_workers: the worker inherits these variables and imports NumPy under them.
+        with blas_threads(self.blas_threads):
+            return self._pool.submit(fn, *args, **kwargs)
+
+    def as_completed(self, submitted):
+        if self._pool is None:
+            for future in submitted:
+                future.run()
+                yield future
+            return
+        yield from futures.as_completed(submitted)
+
+    def close(self, cancel=False):
+        if self._pool is not None:
+            self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+def default_threads(jobs):
+    """BLAS threads per worker so that ``jobs`` workers do not oversubscribe the cores."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def _inherited_threads():
+    configured = [os.environ[v] for v in BLAS_THREAD_VARIABLES if v in os.environ]
+    return configured[0] if configured else f"library default (up to {os.cpu_count()})"
+
+
+def _check_jobs(jobs):
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"The 'jobs' parameter must be an integer >= 1; got {jobs!r}.")
+
+
+# -- dask -----------------------------------------------------------------------------------
+
+def check_scheduler_address(address):
+    """Return ``address`` if it reads ``tcp://HOST:PORT`` (or ``tls://``); else a ConfigError."""
+    match = _ADDRESS.match(address or "")
+    if match is None or not 0 < int(match.group(3)) < 65536:
+        raise ConfigError(f"malformed scheduler address {address!r}: expected tcp://HOST:PORT "
+                          "(e.g. tcp://10.0.0.5:8786, as printed by `dask scheduler`)")
+    return address
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigError(f"--executor dask needs Dask's distributed package; "
+                          f"{_INSTALL_HINT}") from None
+    return distributed
+
+
+class DaskExecutor(Executor):
+    """Jobs on a Dask cluster: the one at ``address``, or a new local one.
+
+    Parameters
+    ----------
+    address : str, optional
+        ``tcp://HOST:PORT`` of a running ``dask scheduler``. Without it a
+        ``LocalCluster`` starts on 127.0.0.1: ``workers`` processes with one
+        thread each, no dashboard unless ``dashboard`` is an address like ":8787".
+    workers : int >= 1
+        Workers of the local cluster (ignored with ``address``).
+    threads : int, optional
+        BLAS threads per local worker; default ``cpu_count // workers``.
+    allowed_failures : int
+        Worker deaths a job may cause before it is given up (local cluster; a
+        remote scheduler uses its own ``distributed.scheduler.allowed-failures``).
+    connect_timeout : float
+        Seconds to reach the scheduler before giving up with a ConfigError.
+    """
+
+    shares_filesystem = False
+
+    def __init__(self, address=None, *, workers=1, threads=None,
+                 allowed_failures=DEFAULT_ALLOWED_FAILURES, connect_timeout=_CONNECT_TIMEOUT,
+                 dashboard=None):
+        _check_jobs(workers)
+        distributed = _import_distributed()
+        self._distributed = distributed
+        self._cluster = None
+        if address is not None:
+            self.address = check_scheduler_address(address)
+            self._client = self._connect(self.address, connect_timeout)
+            self.slots = max(1, sum(self._client.nthreads().values()))
+            self.blas_threads = "set by each worker's Dask configuration (default 1)"
+            self.description = f"Dask cluster at {self.address}, {self.slots} worker threads"
+            return
+        self.slots = workers
+        self.blas_threads = threads or default_threads(workers)
+        self.shares_filesystem = True  # the workers run on this machine
+        self._cluster = self._local_cluster(workers, allowed_failures, dashboard)
+        self.address = self._cluster.scheduler_address
+        self._client = self._connect(self.address, connect_timeout)
+        self.description = f"Dask LocalCluster on 127.0.0.1, {workers} workers"
+
+    def _local_cluster(self, workers, allowed_failures, dashboard):
+        import dask
+        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
+                   **{name: str(self.blas_threads) for name in BLAS_THREAD_VARIABLES}}
+        settings = {"distributed.nanny.pre-spawn-environ": environ,
+                    "distributed.scheduler.allowed-failures": allowed_failures,
+                    "distributed.worker.multiprocessing-method": "spawn"}
+        # The nannies run in this process and set pre-spawn-environ in os.environ
+        # before each spawn: put the variables back afterwards.
+        with dask.config.set(settings), blas_threads(self.blas_threads):
+            return self._distributed.LocalCluster(
+                host="127.0.0.1", n_workers=workers, threads_per_worker=1, processes=True,
+                dashboard_address=dashboard, silence_logs=40)
+
+    def _connect(self, address, timeout):
+        try:
+            return self._distributed.Client(address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            if self._cluster is not None:
+                self._cluster.close()
+            raise ConfigError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
+                              f"({type(exc).__name__}); start it with `dask scheduler` and check "
+                              "the address and firewall") from None
+
+    def submit(self, fn, /, *args, **kwargs):
+        # pure=False: two jobs with equal arguments are still two jobs (no deduplication);
+        # retries=0: an exception is the job's result, only a lost worker is retried.
+        return self._client.submit(fn, *args, pure=False, retries=0, **kwargs)
+
+    def as_completed(self, submitted):
+        for future in self._distributed.as_completed(submitted):
+            if future.status == "cancelled" or self._client.status not in ("running", "connecting"):
+                raise ExecutorError(f"lost the connection to the Dask scheduler at {self.address}; "
+                                    "finished runs are stored: run the same command again to "
+                                    "resume")
+            yield future
+
+    def close(self, cancel=False):
+        with contextlib.suppress(Exception):  # closing after a lost connection may fail too
+            self._client.close(timeout=_CONNECT_TIMEOUT)
+        if self._cluster is not None:
+            with contextlib.suppress(Exception):
+                self._cluster.close(timeout=_CONNECT_TIMEOUT)
+
+
+def make_executor(kind="local", *, jobs=1, scheduler=None, **options):
+    """The executor named ``kind`` (``"local"`` or ``"dask"``); input errors as ConfigError.
+
+    ``scheduler`` (an address) is only valid with ``kind="dask"``; ``jobs`` is the
+    number of local workers (the local pool's, or the local Dask cluster's).
+    """
+    if kind not in EXECUTORS:
+        raise ConfigError(f"unknown executor {kind!r}; choose one of: {', '.join(EXECUTORS)}")
+    if kind == "local":
+        if scheduler is not None:
+            raise ConfigError("--scheduler needs --executor dask (the local executor has no "
+                              "scheduler); add --executor dask or drop --scheduler")
+        return LocalExecutor(jobs, **options)
+    if scheduler is not None:
+        check_scheduler_address(scheduler)  # before importing Dask: the cheaper error first
+    _import_distributed()
+    return DaskExecutor(scheduler, workers=jobs, **options)
