@@ -53,6 +53,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"data directory (default: ${DATA_ENV_VAR}, else ./data)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar, only the final summary")
+    parser.add_argument("--executor", choices=("local", "dask"), default="local",
+                        help="where jobs train: 'local' processes (default), or a Dask cluster "
+                        "(needs pip install 'mnist-mlp[dask]'); without --scheduler, 'dask' "
+                        "starts a local cluster of --jobs workers on 127.0.0.1")
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                        help="with --executor dask: the address of a running `dask scheduler`")
     parser.set_defaults(func=_run)
 
 
@@ -69,14 +75,19 @@ def _positive_int(text):
 def _run(args: argparse.Namespace) -> int:
     # Imported here so `mnist-mlp --help` stays fast.
     from mnist_mlp.report.writer import write_report
+    from mnist_mlp.study.executors import check_executor_options, make_executor
     from mnist_mlp.study.runner import run_suite
     from mnist_mlp.study.spec import load_suite
     from mnist_mlp.study.store import Store
 
-    suite = load_suite(args.config or default_config_path())  # every error before any training
+    # Every error before any training: options, study file, output, then the executor
+    # (which starts the local cluster, or connects to the scheduler, or fails).
+    check_executor_options(args.executor, args.scheduler)
+    suite = load_suite(args.config or default_config_path())
     Store(args.out).check_writable()
-    outcome = run_suite(suite, args.out, jobs=args.jobs, quick=args.quick,
-                        data_dir=args.data_dir, progress=args.progress)
+    with make_executor(args.executor, jobs=args.jobs, scheduler=args.scheduler) as executor:
+        outcome = run_suite(suite, args.out, jobs=args.jobs, quick=args.quick,
+                            data_dir=args.data_dir, progress=args.progress, executor=executor)
     md, html = write_report(suite, outcome, args.out, data_dir=args.data_dir)
     _summary(outcome, md, html)
     if not any(result.ok for result in outcome.results.values()):

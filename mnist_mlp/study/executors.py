@@ -46,8 +46,8 @@ from concurrent import futures
 from mnist_mlp.errors import ConfigError, MnistMlpError
 
 __all__ = ["Executor", "LocalExecutor", "DaskExecutor", "ExecutorError", "make_executor",
-           "check_scheduler_address", "blas_threads", "BLAS_THREAD_VARIABLES", "EXECUTORS",
-           "DEFAULT_ALLOWED_FAILURES"]
+           "check_executor_options", "check_scheduler_address", "default_threads", "blas_threads",
+           "BLAS_THREAD_VARIABLES", "EXECUTORS", "DEFAULT_ALLOWED_FAILURES"]
 
 BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 EXECUTORS = ("local", "dask")
@@ -288,7 +288,7 @@ class DaskExecutor(Executor):
         return self._client.submit(fn, *args, pure=False, retries=0, **kwargs)
 
     def as_completed(self, submitted):
-        for future in self._distributed.as_completed(submitted):
+        for future in self._distributed.as_completed(submitted, loop=self._client.loop):
             if future.status == "cancelled" or self._client.status not in ("running", "connecting"):
                 raise ExecutorError(f"lost the connection to the Dask scheduler at {self.address}; "
                                     "finished runs are stored: run the same command again to "
@@ -303,11 +303,11 @@ class DaskExecutor(Executor):
                 self._cluster.close(timeout=_CONNECT_TIMEOUT)
 
 
-def make_executor(kind="local", *, jobs=1, scheduler=None, **options):
-    """The executor named ``kind`` (``"local"`` or ``"dask"``); input errors as ConfigError.
+def check_executor_options(kind="local", scheduler=None):
+    """Refuse a bad executor choice without starting anything (ConfigError, one line).
 
-    ``scheduler`` (an address) is only valid with ``kind="dask"``; ``jobs`` is the
-    number of local workers (the local pool's, or the local Dask cluster's).
+    An unknown ``kind``, a ``scheduler`` without ``kind="dask"``, a malformed
+    address, or ``"dask"`` without Dask installed.
     """
     if kind not in EXECUTORS:
         raise ConfigError(f"unknown executor {kind!r}; choose one of: {', '.join(EXECUTORS)}")
@@ -315,8 +315,20 @@ def make_executor(kind="local", *, jobs=1, scheduler=None, **options):
         if scheduler is not None:
             raise ConfigError("--scheduler needs --executor dask (the local executor has no "
                               "scheduler); add --executor dask or drop --scheduler")
-        return LocalExecutor(jobs, **options)
+        return
     if scheduler is not None:
-        check_scheduler_address(scheduler)  # before importing Dask: the cheaper error first
+        check_scheduler_address(scheduler)
     _import_distributed()
+
+
+def make_executor(kind="local", *, jobs=1, scheduler=None, **options):
+    """The executor named ``kind`` (``"local"`` or ``"dask"``), started; errors as ConfigError.
+
+    ``scheduler`` (an address) is only valid with ``kind="dask"``; ``jobs`` is the
+    number of local workers (the local pool's, or the local Dask cluster's).
+    ``options`` go to the executor's constructor.
+    """
+    check_executor_options(kind, scheduler)
+    if kind == "local":
+        return LocalExecutor(jobs, **options)
     return DaskExecutor(scheduler, workers=jobs, **options)

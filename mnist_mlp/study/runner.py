@@ -132,6 +132,9 @@ def run_suite(suite, out_dir, *, jobs=1, quick=False, data_dir=None, data=None, 
         for result in _execute(pending, configs, store, engine, data, scratch_root, bar):
             outcome.results[result.job] = result
             outcome.trained.append(result.job)
+    if scratch_root is not None:
+        with contextlib.suppress(OSError):
+            scratch_root.rmdir()  # empty once every job has ended; kept while one can resume
     outcome.results = {job: outcome.results[job] for job in configs}
     outcome.seconds = time.perf_counter() - start
     return outcome
