@@ -45,11 +45,13 @@ class Bullets:
 
 @dataclass
 class Table:
-    """``rows`` of cells (strings); ``numeric`` marks right-aligned columns by index."""
+    """``rows`` of cells (strings); ``numeric`` marks right-aligned columns by index,
+    ``nowrap`` columns whose cells must not break across lines (e.g. ``[nan, -inf]``)."""
 
     headers: list
     rows: list
     numeric: set = field(default_factory=set)
+    nowrap: set = field(default_factory=set)
 
 
 @dataclass
@@ -115,6 +117,8 @@ tr:nth-child(even) td { background: #fafafa; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 code { background: #f3f3f3; padding: .05em .3em; border-radius: 3px; font-size: 0.92em; }
 td code { white-space: nowrap; }
+td.nowrap { white-space: nowrap; }
+td { font-variant-numeric: tabular-nums; }
 figure { margin: 1.2em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e5e5e5; }
 figcaption { color: #555; font-size: 0.9em; margin-top: .3em; }
@@ -158,11 +162,16 @@ def _html_table(table):
     head = "".join(f"<th>{_inline(str(h))}</th>" for h in table.headers)
     rows = []
     for row in table.rows:
-        cells = "".join(
-            f"<td class=\"num\">{_inline(str(c))}</td>" if i in table.numeric
-            else f"<td>{_inline(str(c))}</td>" for i, c in enumerate(row))
+        cells = "".join(f"<td{_cell_class(table, i)}>{_inline(str(c))}</td>"
+                        for i, c in enumerate(row))
         rows.append(f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _cell_class(table, index):
+    classes = [name for name, columns in (("num", table.numeric), ("nowrap", table.nowrap))
+               if index in columns]
+    return f" class=\"{' '.join(classes)}\"" if classes else ""
 
 
 _LINK = re.compile(r"\[([^\]]+)\]\(#([a-z0-9-]+)\)")

@@ -366,6 +366,9 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
                probe=diagnostics.probe_indices(data.train_y, streams["probe"]))
     out = _prepare_out_dir(out_dir, resume, config, run, log)
     augment = augment_batch if config.augment else None
+    if run.epoch == 0:  # the initial weights' diagnostics (a resumed run has them already)
+        run.history.initial = diagnostics.measure(run.model, run.loss, data.train_x[run.probe],
+                                                  data.train_y[run.probe])
     while run.epoch < config.epochs and not run.history.stopped_early:
         _run_epoch(run, data, config, schedule, augment, progress, log)
         if out is not None:
