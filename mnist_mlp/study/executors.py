@@ -38,6 +38,7 @@ Dask configuration (1 thread unless changed); jobs record what they saw.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import re
@@ -230,16 +231,21 @@ class DaskExecutor(Executor):
     allowed_failures : int
         Worker deaths a job may cause before it is given up (local cluster; a
         remote scheduler uses its own ``distributed.scheduler.allowed-failures``).
-    connect_timeout : float
-        Seconds to reach the scheduler before giving up with a ConfigError.
+    connect_timeout : float, optional
+        Seconds to reach the scheduler before giving up with a ConfigError (10).
+    wait_timeout : float, optional
+        Seconds :meth:`as_completed` waits for the next job before giving up with
+        an ExecutorError (None: as long as it takes; tests bound it).
     """
 
     shares_filesystem = False
 
     def __init__(self, address=None, *, workers=1, threads=None,
-                 allowed_failures=DEFAULT_ALLOWED_FAILURES, connect_timeout=_CONNECT_TIMEOUT,
-                 dashboard=None):
+                 allowed_failures=DEFAULT_ALLOWED_FAILURES, connect_timeout=None,
+                 wait_timeout=None, dashboard=None):
         _check_jobs(workers)
+        self.wait_timeout = wait_timeout
+        connect_timeout = connect_timeout or _CONNECT_TIMEOUT
         distributed = _import_distributed()
         self._distributed = distributed
         self._cluster = None
@@ -288,19 +294,43 @@ class DaskExecutor(Executor):
         return self._client.submit(fn, *args, pure=False, retries=0, **kwargs)
 
     def as_completed(self, submitted):
-        for future in self._distributed.as_completed(submitted, loop=self._client.loop):
-            if future.status == "cancelled" or self._client.status not in ("running", "connecting"):
-                raise ExecutorError(f"lost the connection to the Dask scheduler at {self.address}; "
-                                    "finished runs are stored: run the same command again to "
-                                    "resume")
-            yield future
+        done = self._distributed.as_completed(submitted, loop=self._client.loop,
+                                              timeout=self.wait_timeout)
+        try:
+            for future in done:
+                # A result that arrived counts; anything else after the connection dropped
+                # (a cancelled future, a closing client) is the cluster's failure, not the job's.
+                if future.status not in ("finished", "error"):
+                    raise ExecutorError(f"lost the connection to the Dask scheduler at "
+                                        f"{self.address}; finished runs are stored: run the same "
+                                        "command again to resume")
+                yield future
+        except TimeoutError:
+            raise ExecutorError(f"no job finished within {self.wait_timeout:g} s on the Dask "
+                                f"cluster at {self.address}") from None
 
     def close(self, cancel=False):
-        with contextlib.suppress(Exception):  # closing after a lost connection may fail too
+        if cancel:
+            with contextlib.suppress(Exception):
+                self._client.cancel(list(self._client.futures.values()))
+        # Closing after a lost connection fails and logs tracebacks: the user has had
+        # the one line that says what happened.
+        with contextlib.suppress(Exception), _quiet():
             self._client.close(timeout=_CONNECT_TIMEOUT)
         if self._cluster is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception), _quiet():
                 self._cluster.close(timeout=_CONNECT_TIMEOUT)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """No log records for the block (Dask's loggers have levels of their own, so disable all)."""
+    saved = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(saved)
 
 
 def check_executor_options(kind="local", scheduler=None):
