@@ -106,12 +106,13 @@ def _markdown_table(table):
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; line-height: 1.5;
-       color: #1d1d1f; max-width: 1120px; margin: 2em auto; padding: 0 1.5em; }
+       color: #1d1d1f; max-width: 1240px; margin: 2em auto; padding: 0 1.5em; }
+.table-wrap { overflow-x: auto; }
 h1 { border-bottom: 2px solid #ddd; padding-bottom: .3em; }
 h2 { border-bottom: 1px solid #e5e5e5; padding-bottom: .2em; margin-top: 2em; }
 h3 { margin-top: 1.6em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #d0d0d0; padding: .3em .6em; vertical-align: top; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.86em; }
+th, td { border: 1px solid #d0d0d0; padding: .25em .45em; vertical-align: top; }
 th { background: #f0f2f5; text-align: left; }
 tr:nth-child(even) td { background: #fafafa; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -165,7 +166,9 @@ def _html_table(table):
         cells = "".join(f"<td{_cell_class(table, i)}>{_inline(str(c))}</td>"
                         for i, c in enumerate(row))
         rows.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    # Wide tables scroll inside their own box instead of widening the page.
+    return (f"<div class=\"table-wrap\"><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def _cell_class(table, index):

@@ -137,11 +137,14 @@ def ranking(runs, key="val_acc", quantity="validation accuracy"):
         return [f"**`{top}`** has the highest {quantity} ({pm(runs[top])}), and its lead over "
                 f"every other run of the group has a paired 95% interval that excludes zero."]
     closest = min(unclear, key=lambda name: diffs[name].mean)
-    ties = ", ".join(f"`{n}`" for n in unclear)
+    ties = _and([f"`{n}`" for n in unclear])
     return [f"`{top}` has the highest mean {quantity} ({pm(runs[top])}), but its lead over "
-            f"{ties} is within noise (over `{closest}`: {interval_text(diffs[closest])} points): "
-            f"with these seeds the group has no clear winner"
-            + (f" among `{top}` and {ties}." if len(unclear) < len(diffs) else ".")]
+            f"{ties} is within noise (over `{closest}`: {interval_text(diffs[closest])} points), "
+            "so with these seeds no run is ahead of all others."]
+
+
+def _and(items):
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def direction(reference, other, kind="grad"):

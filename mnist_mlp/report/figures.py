@@ -127,6 +127,21 @@ def _legend(fig, axes, order):
                    ncol=min(len(labels), 5), fontsize=9)
 
 
+def _log_axis(ax):
+    """A log axis labelled 0.2, 0.5, 1, 2, ... in plain numbers; stays linear when the values
+    span less than a factor 3 (a log axis would then have no labelled tick)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    values = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()])
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size == 0 or values.max() < 3 * values.min():
+        return  # less than a factor 3: a linear axis reads better, and has ticks
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_group(runs, path, title, log_loss=False):
     """Overlay the runs of one group: loss and accuracy per epoch, training and test.
 
@@ -156,7 +171,7 @@ def plot_group(runs, path, title, log_loss=False):
         ax.set_ylabel("accuracy (%)" if key.endswith("acc") else "loss (per sample)")
         ax.grid(alpha=0.3)
         if key.endswith("loss") and log_loss:
-            ax.set_yscale("log")
+            _log_axis(ax)
     for ax in axes[1]:
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -212,7 +227,7 @@ def plot_diagnostics(runs, path, title):
         ax.set_title(f"({letter}) {label}", fontsize=9.5)
         ax.grid(alpha=0.3)
         if log and ax.get_lines():
-            ax.set_yscale("log")
+            _log_axis(ax)
         if not ax.get_lines():
             ax.text(0.5, 0.5, "not measured for these runs\n(no such units, or no such samples)",
                     ha="center", va="center", transform=ax.transAxes, color="grey", fontsize=9)

@@ -150,8 +150,10 @@ def _loss(runs, figure):
         word, sentence = _compare(ref, other, share, "share of gradient on correct samples "
                                                      "(correct / wrong)")
         if sentence:
-            if other.config["loss"] == "focal" and word == "smaller":
-                sentence += (" That is focal loss's (1-p)^gamma factor at work: it down-weights "
+            focal_smaller = ((other.config["loss"] == "focal" and word == "smaller")
+                             or (ref.config["loss"] == "focal" and word == "larger"))
+            if focal_smaller:
+                sentence += (" Focal loss's factor (1-p)^gamma is at work: it down-weights the "
                              "samples the network already classifies with confidence.")
             sentences.append(sentence)
     return sentences
@@ -166,8 +168,14 @@ def _depth(runs, figure):
                          f"({_panel(figure, 'a')}-b): " + ", ".join(pm(n, "grad") for n in norms)
                          + ".")
     cpu = {r.name: r.attribute("cpu_seconds") for r in runs}
-    sentences.append(f"CPU time: {_listing(runs, cpu, 'secs')} s: the second layer adds its "
-                     "matrix products to every step.")
+    sentence = f"CPU time per seed: {_listing(runs, cpu, 'secs')} s."
+    deeper = max(runs, key=lambda r: len(r.config["hidden"]))
+    shallow = min(runs, key=lambda r: len(r.config["hidden"]))
+    word, _ = direction(cpu[shallow.name], cpu[deeper.name])
+    if deeper is not shallow and word == "larger":
+        sentence += (f" `{deeper.name}` costs more (paired interval excludes zero): its extra "
+                     "layer adds two matrix products to every step.")
+    sentences.append(sentence)
     return sentences + _gaps(runs, figure)
 
 
@@ -188,10 +196,13 @@ def _gaps(runs, figure):
 def _regularisation(runs, figure):
     sentences = _gaps(runs, figure)
     train = {r.name: r.final("train_eval_acc") for r in runs}
-    sentences.append(f"Training accuracy (evaluation mode, probe) at the end: "
-                     f"{_listing(runs, train, 'pct')}: the unregularised base fits its "
-                     "training samples almost perfectly, and what it learns beyond them "
-                     "is what the gap measures.")
+    sentence = (f"Training accuracy (evaluation mode, probe) at the end: "
+                f"{_listing(runs, train, 'pct')}.")
+    base = summarize(train[runs[0].name].values()).mean
+    if base is not None and base >= 0.99:
+        sentence += (f" `{runs[0].name}` fits its training samples almost perfectly: what it "
+                     "memorises beyond the general pattern shows as the gap.")
+    sentences.append(sentence)
     return sentences
 
 
@@ -202,10 +213,14 @@ def _single(runs, figure):
             continue
         running = r.final("train_acc")
         evaluated = r.final("train_eval_acc")
+        word, _ = direction(evaluated, running)
+        if word != "smaller":
+            continue
         sentences.append(
             f"`{r.name}`: training accuracy as the running mean over the last epoch's batches "
             f"(dropout and augmentation on, weights moving) is {pm(running)}; measured in "
-            f"evaluation mode on the probe it is {pm(evaluated)}. Only the second compares "
-            "with validation and test accuracy: a negative train-test gap from the first is an "
-            "artefact of dropout and augmentation, not of generalisation.")
+            f"evaluation mode on the probe it is {pm(evaluated)}, higher (paired interval "
+            "excludes zero). Only the second compares with validation and test accuracy: a "
+            "training accuracy below test accuracy from the first comes from dropout and "
+            "augmentation, not from generalisation.")
     return sentences

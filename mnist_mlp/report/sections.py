@@ -119,7 +119,7 @@ def _preamble(data):
         f"**How to read the numbers.** Every table shows the mean ± sample standard deviation "
         f"over the {outcome.seeds} seeds of a run. Within a group, runs with the same seed share "
         "the validation split, the batch order and, where the layer shapes agree, the initial "
-        "weights, so each comparison with the group's reference run is *paired*: the 95% "
+        "weights, so each comparison with the group's reference run is paired: the 95% "
         "confidence interval is the mean of the per-seed differences ± t(0.975, n-1) times "
         "their standard deviation over √n (Student's t). A run is called higher or lower only "
         "when that interval excludes zero; otherwise the text says the runs are not "

@@ -42,7 +42,7 @@ __all__ = ["write_report", "machine_info", "choose_best", "REPORT_MD", "REPORT_H
 
 REPORT_MD = "REPORT.md"
 _FIGURES = "figures"
-_FIGURES_VERSION = 4  # bump when a figure's drawing changes, to redraw cached ones
+_FIGURES_VERSION = 5  # bump when a figure's drawing changes, to redraw cached ones
 REPORT_HTML = "report.html"
 _TITLE = "MNIST MLP study: results"
 
