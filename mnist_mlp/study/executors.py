@@ -270,7 +270,10 @@ class DaskExecutor(Executor):
                    **{name: str(self.blas_threads) for name in BLAS_THREAD_VARIABLES}}
         settings = {"distributed.nanny.pre-spawn-environ": environ,
                     "distributed.scheduler.allowed-failures": allowed_failures,
-                    "distributed.worker.multiprocessing-method": "spawn"}
+                    "distributed.worker.multiprocessing-method": "spawn",
+                    # The statistical profiler samples every thread's stack each 10 ms,
+                    # competing with the training for the GIL: not needed here.
+                    "distributed.worker.profile.enabled": False}
         # The nannies run in this process and set pre-spawn-environ in os.environ
         # before each spawn: put the variables back afterwards.
         with dask.config.set(settings), blas_threads(self.blas_threads):

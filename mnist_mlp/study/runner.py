@@ -66,6 +66,8 @@ class SuiteOutcome:
     trained: list = field(default_factory=list)
     reused: list = field(default_factory=list)
     seeds: int = 1
+    executor: str = ""           # where the jobs trained, e.g. "local process pool, 2 workers"
+    blas_threads: object = None  # the executor's BLAS threads per worker
 
     def of_run(self, name):
         """The results of run ``name``, one per seed, in seed order."""
@@ -125,7 +127,8 @@ def run_suite(suite, out_dir, *, jobs=1, quick=False, data_dir=None, data=None, 
             ensure_dataset(dataset, data_dir, progress=progress)
     given = contextlib.nullcontext(executor) if executor is not None else None
     with _Progress(len(configs), progress) as bar, given or LocalExecutor(jobs) as engine:
-        outcome.jobs = engine.slots
+        outcome.jobs, outcome.executor = engine.slots, engine.description
+        outcome.blas_threads = engine.blas_threads
         for job in outcome.reused:
             bar.finished(outcome.results[job])
         scratch_root = Path(out_dir).absolute() / SCRATCH_DIR if engine.shares_filesystem else None
