@@ -190,13 +190,14 @@ def _group_figures(suite, runs, out, keep):
                            [(j, r.key, r.status) for run in members
                             for j, r in run.results.items()])
         paths[group.name] = {}
-        for kind, draw in (("curves", lambda p: figures.plot_group(
-                drawn, p, f"{group.title}: loss and accuracy", log_loss=log_loss)),
-                           ("diagnostics", lambda p: figures.plot_diagnostics(
-                               drawn, p, f"{group.title}: diagnostics"))):
+        for kind in ("curves", "diagnostics"):
             path = out / _FIGURES / f"group-{group.name}-{kind}-{key}.png"
             if not path.exists():
-                draw(path)
+                if kind == "curves":
+                    figures.plot_group(drawn, path, f"{group.title}: loss and accuracy",
+                                       log_loss=log_loss)
+                else:
+                    figures.plot_diagnostics(drawn, path, f"{group.title}: diagnostics")
             keep.add(path.name)
             paths[group.name][kind] = path.relative_to(out).as_posix()
     return paths

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 import time
 import warnings
@@ -39,6 +38,7 @@ from mnist_mlp.study.executors import (
     blas_threads,
     default_threads,
 )
+from mnist_mlp.study.progress import Progress
 from mnist_mlp.study.store import DETERMINISTIC_ERRORS, RunResult, Store, run_key
 from mnist_mlp.train.trainer import CHECKPOINT_FILE, TrainConfig, train
 
@@ -126,7 +126,8 @@ def run_suite(suite, out_dir, *, jobs=1, quick=False, data_dir=None, data=None, 
         for dataset in sorted({configs[job].dataset for job in pending}):
             ensure_dataset(dataset, data_dir, progress=progress)
     given = contextlib.nullcontext(executor) if executor is not None else None
-    with _Progress(len(configs), progress) as bar, given or LocalExecutor(jobs) as engine:
+    with Progress(len(configs), progress, status=_status_line) as bar, \
+            given or LocalExecutor(jobs) as engine:
         outcome.jobs, outcome.executor = engine.slots, engine.description
         outcome.blas_threads = engine.blas_threads
         for job in outcome.reused:
@@ -173,20 +174,23 @@ def run_blas_threads(jobs):
 
 def _execute(pending, configs, store, executor, data, scratch_root, bar):
     """Submit every pending job to ``executor``; store and yield each result as it arrives."""
-    submitted = {}
+    submitted, shown = {}, {}
     for job in pending:
         name, config = job[0], configs[job]
         key = run_key(config)
         scratch = None if scratch_root is None else os.fspath(scratch_root / f"{name}-{key}")
         submitted[executor.submit(run_job, name, key, config, data, scratch)] = job
+        # What the progress display shows of the job: its epochs, read from its log.
+        shown[job] = (_job_label(job), None if scratch is None else Path(scratch) / "train.log",
+                      config.epochs)
     running = list(submitted)
-    bar.started([_job_label(submitted[f]) for f in running[:executor.slots]])
+    bar.started([shown[submitted[f]] for f in running[:executor.slots]])
     for done in executor.as_completed(list(submitted)):
         job = submitted[done]
         result = _store_output(store, job[0], configs[job], done)
         running.remove(done)
         bar.finished(result)
-        bar.started([_job_label(submitted[f]) for f in running[:executor.slots]])
+        bar.started([shown[submitted[f]] for f in running[:executor.slots]])
         yield result
 
 
@@ -360,35 +364,7 @@ def _one_line(exc):
     return f"{type(exc).__name__}: {text}"
 
 
-# -- progress -------------------------------------------------------------------------------
-
-class _Progress:
-    """A tqdm bar over runs, with one line per finished run; silent when disabled."""
-
-    def __init__(self, total, enabled):
-        self.bar = None
-        if enabled:
-            from tqdm.auto import tqdm
-            self.bar = tqdm(total=total, desc="runs", unit="run", file=sys.stderr,
-                            dynamic_ncols=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.close()
-
-    def started(self, names):
-        if self.bar is not None:
-            self.bar.set_postfix_str(f"training {', '.join(names)}" if names else "")
-
-    def finished(self, result):
-        if self.bar is None:
-            return
-        self.bar.write(_status_line(result), file=sys.stderr)
-        self.bar.update(1)
-
+# -- progress (the display itself is mnist_mlp.study.progress) ---------------------------
 
 def _status_line(result):
     label = _job_label(result.job)
