@@ -205,6 +205,8 @@ def _setup(data):
     blocks.append(Heading(3, "Runs: architecture and what differs from the table above"))
     rows = [[f"`{name}`", architecture(c), _differences(c, typical)] for name, c in configs.items()]
     blocks.append(Table(["run", "architecture", "differs in"], rows))
+    if data.suite.note:
+        blocks.append(Para(f"**Time budget.** {data.suite.note}"))
     blocks += [Para(note) for note in data.notes]
     blocks += _machine(data)
     return blocks

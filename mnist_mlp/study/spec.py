@@ -21,7 +21,8 @@ example):
     Settings that ``--quick`` applies on top of every run (a data subset, few epochs),
     and optionally ``seeds``, the number of seeds of a quick study.
 
-A top-level ``seeds = N`` (before the first table) trains every run once per
+A top-level ``note = "..."`` is printed in the report's set-up section. A
+top-level ``seeds = N`` (before the first table) trains every run once per
 seed: seeds ``s, s+1, ..., s+N-1`` where ``s`` is the run's ``seed`` setting. A
 *job* is one (run, seed) pair (:class:`Job`). Without ``seeds`` a study has one
 seed; ``--quick`` uses ``[quick] seeds``, else at most two.
@@ -55,7 +56,7 @@ __all__ = ["RunSpec", "GroupSpec", "Suite", "Job", "load_suite", "parse_suite",
 
 NO_VARIABLE = "none"
 QUICK_SEEDS = 2  # seeds of a --quick study when [quick] does not say
-_TOP_LEVEL = ("seeds", "defaults", "runs", "groups", "variables", "quick")
+_TOP_LEVEL = ("seeds", "note", "defaults", "runs", "groups", "variables", "quick")
 _QUICK_ONLY_KEYS = ("seeds",)
 _GROUP_KEYS = ("title", "variable", "runs", "note")
 _RUN_ONLY_KEYS = ("extends",)
@@ -114,7 +115,8 @@ class Suite:
     """A validated study: runs by name, groups in file order, the quick overrides, seeds.
 
     ``seeds`` is the number of seeds of the full study, ``quick_seeds`` that of
-    ``--quick`` (None: at most :data:`QUICK_SEEDS`).
+    ``--quick`` (None: at most :data:`QUICK_SEEDS`); ``note`` a paragraph for the
+    report's set-up section (e.g. what was traded to fit a time budget).
     """
 
     path: str
@@ -123,6 +125,7 @@ class Suite:
     quick: dict = field(default_factory=dict)
     seeds: int = 1
     quick_seeds: int | None = None
+    note: str = ""
 
     def configs(self, quick=False):
         """``{run name: TrainConfig}`` in file order, quick settings applied if asked."""
@@ -194,7 +197,11 @@ def parse_suite(text, source="<string>") -> Suite:
     groups = tuple(_group(name, spec, runs, variables, where)
                    for name, spec in _table(data, "groups", where).items())
     _check_quick(quick, runs, where)
-    return Suite(source, runs, groups, quick, seeds, quick_seeds)
+    note = data.get("note", "")
+    if not isinstance(note, str):
+        raise ConfigError(where("", "note", f"'note' must be a string (a paragraph for the "
+                                            f"report's set-up section); got {note!r}"))
+    return Suite(source, runs, groups, quick, seeds, quick_seeds, " ".join(note.split()))
 
 
 def _seed_count(value, where, table, key):
