@@ -112,12 +112,13 @@ def _metrics(outcome):
     return {job: {k: r.final.get(k) for k in keys} for job, r in outcome.results.items()}
 
 
-class _Wrapped:
+class _Wrapped(executors.Executor):
     """An executor that submits ``wrapper(marker_dir, target, fn, *args)`` instead of ``fn``."""
 
     def __init__(self, inner, wrapper, marker_dir, target):
         self.inner, self.wrapper, self.marker_dir, self.target = inner, wrapper, marker_dir, target
-        self.slots, self.shares_filesystem = inner.slots, inner.shares_filesystem
+        for name in ("slots", "shares_filesystem", "blas_threads", "description"):
+            setattr(self, name, getattr(inner, name))
 
     def submit(self, fn, /, *args):
         return self.inner.submit(self.wrapper, os.fspath(self.marker_dir), self.target, fn, *args)
