@@ -214,9 +214,12 @@ def _setup(data):
 
 def _machine(data):
     m = data.machine
+    outcome = data.outcome
+    threads = getattr(outcome, "blas_threads", None) or m["blas_threads"]
+    where = getattr(outcome, "executor", "")
     items = [f"CPU: {m['cpu']}, {m['cores']} logical cores",
-             f"Parallelism: {data.outcome.jobs} job(s) at a time, "
-             f"{m['blas_threads']} BLAS thread(s) per job",
+             f"Parallelism: {outcome.jobs} job(s) at a time"
+             + (f" ({where})" if where else "") + f", {threads} BLAS thread(s) per job",
              f"System: {m['platform']}",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items())]
     loads = [r.load_average for r in data.outcome.results.values() if r.load_average is not None]
