@@ -253,6 +253,7 @@ def test_quick_report_end_to_end(tmp_path, capsys, mnist_dir):
     assert "not distinguishable" in md or claims
     for row in ("SeLU", "Swish", "GeLU"):
         assert f"| {row} |" in md
+    assert "[nan, −inf, −inf]" in html  # minus signs: no line break inside a value
 
     assert main(argv) == 0
     runs, jobs = len(suite.runs), 2 * len(suite.runs)

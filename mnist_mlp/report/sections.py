@@ -237,10 +237,9 @@ def _stability_section(rows):
     other = [r for r in rows if r.dtype != "float64"]
     table = Table(["quantity", "input", "naive formula", "naive result", "warnings",
                    "ours", "our result", "warnings", "exact"],
-                  [[r.quantity, r.input, f"`{r.naive_formula}`", r.naive_value,
-                    str(r.naive_warnings), f"`{r.ours_function}`", r.ours_value,
-                    str(r.ours_warnings), r.exact_value] for r in main], numeric={4, 7},
-                  nowrap={1, 3, 6, 8})
+                  [[r.quantity, _minus(r.input), f"`{r.naive_formula}`", _minus(r.naive_value),
+                    str(r.naive_warnings), f"`{r.ours_function}`", _minus(r.ours_value),
+                    str(r.ours_warnings), _minus(r.exact_value)] for r in main], numeric={4, 7})
     blocks = [Heading(2, "Bonus 3: numerical stability"),
               Para("Each quantity evaluated on extreme inputs (float64) by the textbook formula "
                    "and by the function the package trains with, against the exact value "
@@ -251,6 +250,12 @@ def _stability_section(rows):
               table]
     blocks.append(Bullets(stability_summary(main, "float64") + stability_summary(other, "float32")))
     return blocks
+
+
+def _minus(text):
+    """Negative numbers with a real minus sign (U+2212): a browser may break a line after a
+    hyphen, which split ``-inf`` across lines; it never breaks after a minus sign."""
+    return text.replace("-", "\u2212")
 
 
 def _best_section(data):
