@@ -150,6 +150,12 @@ def _exit_in_epoch_two_once(marker_dir, target, fn, *args):
     return fn(*args)
 
 
+def _always_exit(marker_dir, target, fn, *args):
+    if _job_id(args) == target:
+        os._exit(13)
+    return fn(*args)
+
+
 def _raise_for_target(marker_dir, target, fn, *args):
     if _job_id(args) == target:
         raise RuntimeError(f"simulated failure of {target}")
@@ -192,6 +198,18 @@ def test_worker_killed_mid_job_is_retried_and_resumes_to_the_same_weights(cluste
     _assert_same_models(tmp_path / "out", reference_out)
 
 
+def test_job_that_kills_every_worker_is_given_up_and_the_rest_complete(tmp_path):
+    environ = dict(os.environ)
+    with DaskExecutor(workers=2, threads=1, allowed_failures=0, wait_timeout=WAIT) as dying:
+        executor = _Wrapped(dying, _always_exit, tmp_path, "relu-1")
+        outcome = run_suite(parse_suite(SUITE), tmp_path / "out", data=fake_mnist(),
+                            progress=False, executor=executor)
+    lost = outcome.results[("relu", 1)]
+    assert lost.status == "failed" and lost.error_type == "KilledWorker", lost.error
+    assert sum(r.ok for r in outcome.results.values()) == 3
+    assert dict(os.environ) == environ  # the nannies' pre-spawn variables did not leak here
+
+
 def test_job_that_raises_is_recorded_failed_and_the_rest_complete(cluster, tmp_path):
     suite = parse_suite(SUITE + DIVERGING)
     executor = _Wrapped(cluster, _raise_for_target, tmp_path, "relu-0")
@@ -210,6 +228,16 @@ def test_job_that_raises_is_recorded_failed_and_the_rest_complete(cluster, tmp_p
     retry = run_suite(suite, tmp_path / "out", data=fake_mnist(), progress=False,
                       executor=cluster)
     assert retry.trained == [("relu", 0)] and retry.results[("relu", 0)].ok
+
+
+def test_local_cluster_listens_on_loopback_only(cluster):
+    import psutil  # a dependency of distributed
+
+    pids = {os.getpid(), *cluster._client.run(os.getpid).values()}  # scheduler+nannies, workers
+    listening = [c.laddr for pid in pids for c in psutil.Process(pid).net_connections("tcp")
+                 if c.status == psutil.CONN_LISTEN]
+    assert len(listening) >= 5  # scheduler, its HTTP endpoint, 2 nannies, 2 workers
+    assert {address.ip for address in listening} == {"127.0.0.1"}, listening
 
 
 # -- bad input: one line, before any training -------------------------------------------------

@@ -55,6 +55,7 @@ EXECUTORS = ("local", "dask")
 # Times a job may take its worker down before Dask gives up on it (Dask's own default is 3).
 DEFAULT_ALLOWED_FAILURES = 3
 _CONNECT_TIMEOUT = 10  # seconds to reach a scheduler
+_SLOT = "mnist-mlp-job"  # a Dask worker resource: local workers have one, each job takes it
 _ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
 _INSTALL_HINT = "install it with: pip install 'mnist-mlp[dask]'"
 
@@ -66,16 +67,21 @@ class ExecutorError(MnistMlpError, ConnectionError):
 @contextlib.contextmanager
 def blas_threads(count):
     """Set the BLAS thread variables to ``count`` in ``os.environ``, restore them on exit."""
-    saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
-    os.environ.update({name: str(count) for name in BLAS_THREAD_VARIABLES})
+    with _restored_environ():
+        os.environ.update({name: str(count) for name in BLAS_THREAD_VARIABLES})
+        yield
+
+
+@contextlib.contextmanager
+def _restored_environ():
+    """Put ``os.environ`` back as it was when the block began (values set, added, removed)."""
+    saved = dict(os.environ)
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        for name in set(os.environ) - set(saved):
+            del os.environ[name]
+        os.environ.update(saved)
 
 
 class Executor:
@@ -275,11 +281,12 @@ class DaskExecutor(Executor):
                     # competing with the training for the GIL: not needed here.
                     "distributed.worker.profile.enabled": False}
         # The nannies run in this process and set pre-spawn-environ in os.environ
-        # before each spawn: put the variables back afterwards.
-        with dask.config.set(settings), blas_threads(self.blas_threads):
+        # before each spawn (a restart too: close() restores it once more).
+        self._environ = dict(os.environ)
+        with dask.config.set(settings), _restored_environ():
             return self._distributed.LocalCluster(
                 host="127.0.0.1", n_workers=workers, threads_per_worker=1, processes=True,
-                dashboard_address=dashboard, silence_logs=40)
+                dashboard_address=dashboard, silence_logs=40, resources={_SLOT: 1})
 
     def _connect(self, address, timeout):
         try:
@@ -294,7 +301,12 @@ class DaskExecutor(Executor):
     def submit(self, fn, /, *args, **kwargs):
         # pure=False: two jobs with equal arguments are still two jobs (no deduplication);
         # retries=0: an exception is the job's result, only a lost worker is retried.
-        return self._client.submit(fn, *args, pure=False, retries=0, **kwargs)
+        # On the local cluster each job takes its worker's one slot: the scheduler
+        # hands a worker its next job only when the last has ended, so a worker that
+        # dies takes no queued bystander with it (each would count a failure).
+        resources = {_SLOT: 1} if self._cluster is not None else None
+        return self._client.submit(fn, *args, pure=False, retries=0, resources=resources,
+                                   **kwargs)
 
     def as_completed(self, submitted):
         done = self._distributed.as_completed(submitted, loop=self._client.loop,
@@ -323,6 +335,9 @@ class DaskExecutor(Executor):
         if self._cluster is not None:
             with contextlib.suppress(Exception), _quiet():
                 self._cluster.close(timeout=_CONNECT_TIMEOUT)
+            for name in set(os.environ) - set(self._environ):
+                del os.environ[name]
+            os.environ.update(self._environ)
 
 
 @contextlib.contextmanager

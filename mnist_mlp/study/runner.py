@@ -173,25 +173,31 @@ def run_blas_threads(jobs):
 
 
 def _execute(pending, configs, store, executor, data, scratch_root, bar):
-    """Submit every pending job to ``executor``; store and yield each result as it arrives."""
-    submitted, shown = {}, {}
-    for job in pending:
-        name, config = job[0], configs[job]
-        key = run_key(config)
-        scratch = None if scratch_root is None else os.fspath(scratch_root / f"{name}-{key}")
-        submitted[executor.submit(run_job, name, key, config, data, scratch)] = job
-        # What the progress display shows of the job: its epochs, read from its log.
-        shown[job] = (_job_label(job), None if scratch is None else Path(scratch) / "train.log",
-                      config.epochs)
-    running = list(submitted)
-    bar.started([shown[submitted[f]] for f in running[:executor.slots]])
-    for done in executor.as_completed(list(submitted)):
-        job = submitted[done]
+    """Run the pending jobs in order; store and yield each result as it arrives.
+
+    At most ``executor.slots`` jobs are submitted at a time, the next one as
+    soon as one ends. So the longest-first order holds on any executor, and a
+    worker never holds a queued job besides the one it runs: a worker that dies
+    takes no bystander with it (on Dask, each would count a failure of its own).
+    """
+    queue, in_flight, shown = list(pending), {}, {}
+    while queue or in_flight:
+        while queue and len(in_flight) < executor.slots:
+            job = queue.pop(0)
+            name, config = job[0], configs[job]
+            key = run_key(config)
+            scratch = None if scratch_root is None else os.fspath(scratch_root / f"{name}-{key}")
+            in_flight[executor.submit(run_job, name, key, config, data, scratch)] = job
+            # What the progress display shows of the job: its epochs, read from its log.
+            shown[job] = (_job_label(job), None if scratch is None else Path(scratch) / "train.log",
+                          config.epochs)
+        bar.started([shown[job] for job in in_flight.values()])
+        done = next(iter(executor.as_completed(list(in_flight))))
+        job = in_flight.pop(done)
         result = _store_output(store, job[0], configs[job], done)
-        running.remove(done)
         bar.finished(result)
-        bar.started([shown[submitted[f]] for f in running[:executor.slots]])
         yield result
+    bar.started([])
 
 
 def _job_label(job):
