@@ -48,12 +48,10 @@ from mnist_mlp.errors import ConfigError, MnistMlpError
 
 __all__ = ["Executor", "LocalExecutor", "DaskExecutor", "ExecutorError", "make_executor",
            "check_executor_options", "check_scheduler_address", "default_threads", "blas_threads",
-           "BLAS_THREAD_VARIABLES", "EXECUTORS", "DEFAULT_ALLOWED_FAILURES"]
+           "BLAS_THREAD_VARIABLES", "EXECUTORS"]
 
 BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 EXECUTORS = ("local", "dask")
-# Times a job may take its worker down before Dask gives up on it (Dask's own default is 3).
-DEFAULT_ALLOWED_FAILURES = 3
 _CONNECT_TIMEOUT = 10  # seconds to reach a scheduler
 _SLOT = "mnist-mlp-job"  # a Dask worker resource: local workers have one, each job takes it
 _ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
@@ -234,9 +232,11 @@ class DaskExecutor(Executor):
         Workers of the local cluster (ignored with ``address``).
     threads : int, optional
         BLAS threads per local worker; default ``cpu_count // workers``.
-    allowed_failures : int
-        Worker deaths a job may cause before it is given up (local cluster; a
-        remote scheduler uses its own ``distributed.scheduler.allowed-failures``).
+    allowed_failures : int, optional
+        Worker deaths a job may cause before it is given up, on the local cluster.
+        Default: Dask's ``distributed.scheduler.allowed-failures`` (3; settable as
+        ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES``), which is also what a
+        remote scheduler uses, from its own configuration.
     connect_timeout : float, optional
         Seconds to reach the scheduler before giving up with a ConfigError (10).
     wait_timeout : float, optional
@@ -247,7 +247,7 @@ class DaskExecutor(Executor):
     shares_filesystem = False
 
     def __init__(self, address=None, *, workers=1, threads=None,
-                 allowed_failures=DEFAULT_ALLOWED_FAILURES, connect_timeout=None,
+                 allowed_failures=None, connect_timeout=None,
                  wait_timeout=None, dashboard=None):
         _check_jobs(workers)
         self.wait_timeout = wait_timeout
@@ -258,11 +258,10 @@ class DaskExecutor(Executor):
         if address is not None:
             self.address = check_scheduler_address(address)
             self._client = self._connect(self.address, connect_timeout)
-            self.slots = max(1, sum(self._client.nthreads().values()))
             self.blas_threads = "set by each worker's Dask configuration (default 1)"
             self.description = f"Dask cluster at {self.address}, {self.slots} worker threads"
             return
-        self.slots = workers
+        self._slots = workers
         self.blas_threads = threads or default_threads(workers)
         self.shares_filesystem = True  # the workers run on this machine
         self._cluster = self._local_cluster(workers, allowed_failures, dashboard)
@@ -270,10 +269,22 @@ class DaskExecutor(Executor):
         self._client = self._connect(self.address, connect_timeout)
         self.description = f"Dask LocalCluster on 127.0.0.1, {workers} workers"
 
+    @property
+    def slots(self):
+        """Jobs that can run at once: the local workers, or the cluster's threads right now
+        (workers may join or leave a remote cluster while a study runs)."""
+        if self._cluster is not None:
+            return self._slots
+        with contextlib.suppress(Exception):  # a lost connection shows in as_completed
+            return max(1, sum(self._client.nthreads().values()))
+        return 1
+
     def _local_cluster(self, workers, allowed_failures, dashboard):
         import dask
         environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
                    **{name: str(self.blas_threads) for name in BLAS_THREAD_VARIABLES}}
+        if allowed_failures is None:
+            allowed_failures = dask.config.get("distributed.scheduler.allowed-failures")
         settings = {"distributed.nanny.pre-spawn-environ": environ,
                     "distributed.scheduler.allowed-failures": allowed_failures,
                     "distributed.worker.multiprocessing-method": "spawn",
