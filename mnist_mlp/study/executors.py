@@ -255,6 +255,10 @@ class DaskExecutor(Executor):
         distributed = _import_distributed()
         self._distributed = distributed
         self._cluster = None
+        # Dask logs every connection at INFO; the study's own lines are the progress.
+        self._logger = logging.getLogger("distributed")
+        self._log_level = self._logger.level
+        self._logger.setLevel(max(self._log_level, logging.WARNING))
         if address is not None:
             self.address = check_scheduler_address(address)
             self._client = self._connect(self.address, connect_timeout)
@@ -305,6 +309,7 @@ class DaskExecutor(Executor):
         except (OSError, TimeoutError) as exc:
             if self._cluster is not None:
                 self._cluster.close()
+            self._logger.setLevel(self._log_level)
             raise ConfigError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
                               f"({type(exc).__name__}); start it with `dask scheduler` and check "
                               "the address and firewall") from None
@@ -349,6 +354,7 @@ class DaskExecutor(Executor):
             for name in set(os.environ) - set(self._environ):
                 del os.environ[name]
             os.environ.update(self._environ)
+        self._logger.setLevel(self._log_level)
 
 
 @contextlib.contextmanager
