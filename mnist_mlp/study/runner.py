@@ -1,4 +1,4 @@
-"""Run the study: every job that has no stored result, in parallel processes.
+"""Run the study: every job that has no stored result, on an executor (local processes or Dask).
 
 A job is one run trained with one seed (:class:`~mnist_mlp.study.spec.Job`);
 results are keyed by ``(run name, seed)``. Finished jobs whose settings did not
