@@ -101,7 +101,7 @@ def _activation(runs, figure):
             continue
         if word == "smaller" and other.config["activation"] == "sigmoid":
             sentence += (" The backward signal shrinks on its way to the first layer, because "
-                         "every Sigmoid multiplies it by its derivative y(1-y) <= 1/4: "
+                         "every Sigmoid multiplies it by its derivative y(1-y) ≤ 1/4: "
                          "vanishing gradients, measured.")
         sentences.append(sentence)
     return sentences + _saturation(runs, figure)
