@@ -292,9 +292,15 @@ class DaskExecutor(Executor):
         settings = {"distributed.nanny.pre-spawn-environ": environ,
                     "distributed.scheduler.allowed-failures": allowed_failures,
                     "distributed.worker.multiprocessing-method": "spawn",
-                    # The statistical profiler samples every thread's stack each 10 ms,
-                    # competing with the training for the GIL: not needed here.
-                    "distributed.worker.profile.enabled": False}
+                    # Background threads that compete with the training for the GIL and
+                    # the cores: the statistical profiler (a stack sample each 10 ms),
+                    # the event-loop tick (20 ms), memory (100 ms) and system (500 ms)
+                    # monitors. Idle, they cost a 2-core machine ~4% of its CPU; slowed
+                    # down as here, under 1%.
+                    "distributed.worker.profile.enabled": False,
+                    "distributed.admin.tick.interval": "1s",
+                    "distributed.admin.system-monitor.interval": "5s",
+                    "distributed.worker.memory.monitor-interval": "1s"}
         # The nannies run in this process and set pre-spawn-environ in os.environ
         # before each spawn (a restart too: close() restores it once more).
         self._environ = dict(os.environ)
