@@ -285,7 +285,13 @@ class DaskExecutor(Executor):
 
     def _local_cluster(self, workers, allowed_failures, dashboard):
         import dask
-        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
+        # Dask's default MALLOC_TRIM_THRESHOLD_=65536 turns off glibc's adaptive mmap
+        # threshold: every NumPy temporary over 128 KiB is then mapped and unmapped
+        # again, 9x the page faults and ~10% more CPU per training here. Workers get
+        # the local pool's malloc instead, and its BLAS threads.
+        environ = {**{name: value for name, value
+                      in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+                      if name != "MALLOC_TRIM_THRESHOLD_"},
                    **{name: str(self.blas_threads) for name in BLAS_THREAD_VARIABLES}}
         if allowed_failures is None:
             allowed_failures = dask.config.get("distributed.scheduler.allowed-failures")
