@@ -19,6 +19,9 @@ The contract for ``fn``:
   ``allowed_failures`` times. Only the attempt that returns counts.
 - An exception it raises is re-raised by ``future.result()``; a worker lost too
   often raises Dask's ``KilledWorker`` there. The client decides what to record.
+- Keep at most ``executor.slots`` jobs submitted (the study runner submits the
+  next as one ends): Dask counts a worker's death against every job queued on
+  that worker, so with more submitted a dying job can take bystanders with it.
 
 Executors also say what a job needs to know about where it runs:
 ``slots`` (jobs running at once), ``shares_filesystem`` (paths of the client
