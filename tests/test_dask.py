@@ -349,7 +349,7 @@ def test_quick_study_through_a_real_scheduler_and_worker(dask_processes, tmp_pat
     assert len(results) == 4 and {r["status"] for r in results} == {"ok"}
     assert len(list(out.glob("runs/*/model.npz"))) == 4 and (out / "REPORT.md").exists()
     assert not (out / "scratch").exists()  # a remote worker trains in its own temp directory
-    assert all(process.poll() is None for process in processes)  # still up until the fixture stops them
+    assert all(process.poll() is None for process in processes)  # up until the fixture stops them
 
 
 def test_lost_scheduler_stops_the_client_with_one_clear_error(dask_processes):
