@@ -284,7 +284,8 @@ def dask_processes(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     scheduler_file = tmp_path / "scheduler.json"
-    common = ["--host", "127.0.0.1", "--no-dashboard"]
+    # --host alone leaves their HTTP endpoints (health, metrics) on every interface.
+    common = ["--host", "127.0.0.1", "--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
     processes = []
     try:
         processes.append(_start([sys.executable, "-m", "dask", "scheduler", "--port", "0",
@@ -350,6 +351,17 @@ def test_quick_study_through_a_real_scheduler_and_worker(dask_processes, tmp_pat
     assert len(list(out.glob("runs/*/model.npz"))) == 4 and (out / "REPORT.md").exists()
     assert not (out / "scratch").exists()  # a remote worker trains in its own temp directory
     assert all(process.poll() is None for process in processes)  # up until the fixture stops them
+    assert _listening(processes) == {"127.0.0.1"}
+
+
+def _listening(processes):
+    """The IP addresses that the processes and their children listen on."""
+    import psutil  # a dependency of distributed
+
+    tree = [p for process in processes
+            for p in [psutil.Process(process.pid), *psutil.Process(process.pid).children(True)]]
+    return {c.laddr.ip for p in tree for c in p.net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN}
 
 
 def test_lost_scheduler_stops_the_client_with_one_clear_error(dask_processes):
