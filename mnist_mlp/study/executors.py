@@ -316,7 +316,10 @@ class DaskExecutor(Executor):
         with dask.config.set(settings), _restored_environ():
             return self._distributed.LocalCluster(
                 host="127.0.0.1", n_workers=workers, threads_per_worker=1, processes=True,
-                dashboard_address=dashboard, silence_logs=40, resources={_SLOT: 1})
+                dashboard_address=dashboard, silence_logs=40, resources={_SLOT: 1},
+                # Without a dashboard the scheduler still serves health checks over
+                # HTTP, by default on port 8787: any free port instead, on loopback.
+                scheduler_kwargs=None if dashboard else {"dashboard_address": "127.0.0.1:0"})
 
     def _connect(self, address, timeout):
         try:
