@@ -3,8 +3,8 @@
 import zipfile
 
 import pytest
-
 from coursefakes import solution_codes, write_template
+
 from mnist_mlp.cli import main
 from mnist_mlp.course.codecheck import check_submission
 from mnist_mlp.course.filechecks import layout_check

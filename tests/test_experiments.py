@@ -183,7 +183,7 @@ def test_second_invocation_reuses_every_run(tmp_path, count_train):
     suite = parse_suite(SUITE)
     data = fake_mnist()
     first = run_suite(suite, tmp_path, data=data, progress=False)
-    assert len(count_train) == 3 and sorted(first.trained) == ["a-hinge", "a-relu", "a-sigmoid"]
+    assert len(count_train) == 3 and sorted(first.trained) == [("a-hinge", 0), ("a-relu", 0), ("a-sigmoid", 0)]
     assert all(r.ok for r in first.results.values())
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/result.json")}
     assert len(stamps) == 3
@@ -201,7 +201,7 @@ def test_changed_setting_retrains_only_that_run(tmp_path, count_train):
     run_suite(parse_suite(SUITE), tmp_path, data=data, progress=False)
     edited = parse_suite(SUITE.replace("margin = 1.0", "margin = 2.0"))
     outcome = run_suite(edited, tmp_path, data=data, progress=False)
-    assert outcome.trained == ["a-hinge"] and len(count_train) == 4
+    assert outcome.trained == [("a-hinge", 0)] and len(count_train) == 4
     assert count_train[-1].margin == 2.0
 
 
@@ -215,13 +215,13 @@ def test_run_key_ignores_only_the_data_directory():
 def test_failing_run_is_marked_and_the_rest_complete(tmp_path, count_train):
     suite = parse_suite(SUITE + DIVERGING)
     outcome = run_suite(suite, tmp_path, data=fake_mnist(), progress=False)
-    failed = outcome.results["a-diverge"]
+    failed = outcome.results["a-diverge", 0]
     assert not failed.ok and failed.error_type == "DivergenceError"
     assert "diverged" in failed.error
-    assert all(outcome.results[n].ok for n in ("a-relu", "a-sigmoid", "a-hinge"))
+    assert all(outcome.results[n, 0].ok for n in ("a-relu", "a-sigmoid", "a-hinge"))
     # Divergence repeats with the same settings: the failure is reused, not retrained.
     again = run_suite(suite, tmp_path, data=fake_mnist(), progress=False)
-    assert again.trained == [] and not again.results["a-diverge"].ok
+    assert again.trained == [] and not again.results["a-diverge", 0].ok
 
 
 def test_unexpected_error_is_recorded_then_retried(tmp_path, monkeypatch):
@@ -235,10 +235,10 @@ def test_unexpected_error_is_recorded_then_retried(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runner_module, "train", broken_for_sigmoid)
     outcome = run_suite(suite, tmp_path, data=fake_mnist(), progress=False)
-    assert outcome.results["a-sigmoid"].error == "RuntimeError: simulated crash with two lines"
+    assert outcome.results["a-sigmoid", 0].error == "RuntimeError: simulated crash with two lines"
     monkeypatch.setattr(runner_module, "train", real)
     retry = run_suite(suite, tmp_path, data=fake_mnist(), progress=False)
-    assert retry.trained == ["a-sigmoid"] and retry.results["a-sigmoid"].ok
+    assert retry.trained == [("a-sigmoid", 0)] and retry.results["a-sigmoid", 0].ok
 
 
 def test_interrupted_suite_resumes_from_the_checkpoint(tmp_path, monkeypatch):
@@ -256,7 +256,7 @@ def test_interrupted_suite_resumes_from_the_checkpoint(tmp_path, monkeypatch):
         run_suite(suite, tmp_path, data=fake_mnist(), progress=False)
     monkeypatch.setattr(runner_module, "train", real)
     outcome = run_suite(suite, tmp_path, data=fake_mnist(), progress=False)
-    resumed = outcome.results["a-relu"]  # the longest-first order is a tie; a-relu comes first
+    resumed = outcome.results["a-relu", 0]  # the longest-first order is a tie; a-relu comes first
     log = (Store(tmp_path).run_dir("a-relu", resumed.key) / "train.log").read_text()
     assert "resuming" in log and "after epoch 1 of 3" in log
     assert resumed.ok and resumed.epochs_run == 3
@@ -318,3 +318,47 @@ def test_stability_table_exact_values_by_hand():
                     "float64")]
     assert float(fused.ours_value) == 2000.0 and fused.ours_max_rel_error == 0.0
     assert float(unfused.ours_value) == pytest.approx(-math.log(np.finfo(np.float64).tiny), rel=1e-5)
+
+
+# -- seeds ----------------------------------------------------------------------------------
+
+def test_seeds_of_the_study_quick_and_override():
+    suite = parse_suite("seeds = 3\n" + SUITE.replace("[quick]\n", "[quick]\nseeds = 1\n"))
+    assert (suite.seeds, suite.quick_seeds) == (3, 1)
+    jobs = suite.jobs()
+    assert [job.id for job in jobs[:3]] == [("a-relu", 0), ("a-relu", 1), ("a-relu", 2)]
+    assert [job.config.seed for job in jobs[:3]] == [0, 1, 2] and len(jobs) == 9
+    assert len(suite.jobs(quick=True)) == 3 and len(suite.jobs(seeds=2)) == 6
+    # Without [quick] seeds, a quick study has at most two; a run's own seed shifts its seeds.
+    plain = parse_suite("seeds = 5\n" + SUITE.replace("batch_size = 50", "batch_size = 50\nseed = 7"))
+    assert plain.seed_count(quick=True) == 2
+    assert [job.seed for job in plain.jobs(quick=True)][:2] == [7, 8]
+    assert parse_suite(SUITE).seeds == 1  # a study that does not say has one seed
+
+
+@pytest.mark.parametrize("text, where", [("seeds = 0\n", "seeds = 0"),
+                                         ('seeds = "three"\n', 'seeds = "three"')])
+def test_bad_seed_count_names_its_line(text, where):
+    source = text + SUITE
+    line = _line_of(source, where)
+    with pytest.raises(ConfigError, match=rf"^study.toml:{line}: 'seeds' must be an integer >= 1"):
+        parse_suite(source, "study.toml")
+    with pytest.raises(ConfigError, match=r"'seeds' parameter must be an integer >= 1; got 0"):
+        parse_suite(SUITE).jobs(seeds=0)
+
+
+def test_results_are_kept_per_run_and_seed_and_more_seeds_train_only_the_new(tmp_path,
+                                                                              count_train):
+    suite = parse_suite(SUITE)
+    data = fake_mnist()
+    first = run_suite(suite, tmp_path, data=data, progress=False, seeds=2)
+    assert len(count_train) == 6 and first.seeds == 2
+    assert [r.seed for r in first.of_run("a-relu")] == [0, 1]
+    stored = [json.loads(p.read_text()) for p in tmp_path.glob("runs/a-relu-*/result.json")]
+    assert sorted(s["config"]["seed"] for s in stored) == [0, 1]
+    # Each seed trained its own model: seed 0 and seed 1 differ.
+    finals = [r.final["train_eval_loss"] for r in first.of_run("a-relu")]
+    assert finals[0] != finals[1]
+    more = run_suite(suite, tmp_path, data=data, progress=False, seeds=3)
+    assert sorted(more.trained) == [("a-hinge", 2), ("a-relu", 2), ("a-sigmoid", 2)]
+    assert len(count_train) == 9 and len(more.reused) == 6

@@ -9,9 +9,9 @@ import json
 
 import numpy as np
 import pytest
+from test_cli_train import small_args, write_dataset
 
 from mnist_mlp.cli import main
-from test_cli_train import small_args, write_dataset
 
 
 @pytest.fixture(scope="module")
@@ -236,8 +236,8 @@ def test_a_file_corrupted_in_place_is_refused_naming_it(known, tmp_path, capsys)
     assert "--no-verify" in lines[0] and "mnist-mlp fetch --data-dir" in lines[0]
     assert not (tmp_path / "run" / "checkpoint.npz").exists()
     # evaluate and report load data too, and refuse it the same way.
-    from mnist_mlp.load_data import load_dataset
     from mnist_mlp.errors import DataError
+    from mnist_mlp.load_data import load_dataset
 
     with pytest.raises(DataError, match="train-images-idx3-ubyte: checksum mismatch"):
         load_dataset("mnist", known)

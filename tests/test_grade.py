@@ -14,7 +14,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from coursefakes import (
     edit,
     fast_rubric,
@@ -24,6 +23,7 @@ from coursefakes import (
     solution_codes,
     zip_folder,
 )
+
 from mnist_mlp.cli import main
 from mnist_mlp.course.bundle import build_bundle
 from mnist_mlp.course.rubric import CHECK_NAMES, load_rubric

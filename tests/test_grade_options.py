@@ -4,8 +4,8 @@ import json
 import re
 
 import pytest
-
 from coursefakes import fast_rubric, make_submission, solution_codes
+
 from mnist_mlp.cli import main
 from mnist_mlp.course.grading import resolve_template
 from mnist_mlp.course.handout import write_handout

@@ -14,10 +14,14 @@ import sys
 from pathlib import Path
 
 import numpy
-
 import pytest
 
-from mnist_mlp.course.sandbox import Sandbox, SandboxLimits, SandboxUnavailable, isolation_problem
+from mnist_mlp.course.sandbox import (
+    Sandbox,
+    SandboxLimits,
+    SandboxUnavailable,
+    isolation_problem,
+)
 
 LIMITS = SandboxLimits(time_limit=10, memory_mb=512, processes=16, cpu=2)
 

@@ -3,7 +3,6 @@
 import base64
 import dataclasses
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 SUITE = """\
+seeds = 2
+
 [variables]
 loss = ["loss", "margin"]
 
@@ -65,9 +66,12 @@ runs = ["diverges"]
 
 def _history(val_accs):
     records = [{"epoch": i + 1, "train_loss": 1.0 / (i + 1), "train_acc": a, "val_loss": 1.0 - a,
-                "val_acc": a, "test_loss": 1.0 - a, "test_acc": a, "lr": 0.1, "seconds": 1.0}
+                "val_acc": a, "test_loss": 1.0 - a, "test_acc": a, "lr": 0.1, "seconds": 1.0,
+                "train_eval_loss": 1.0 / (i + 2), "train_eval_acc": a, "grad_norm": [0.5, 0.1],
+                "dead_relu": [0.1], "saturated_sigmoid": None, "grad_correct": 0.1,
+                "grad_wrong": 1.0, "zero_grad_correct": 0.0}
                for i, a in enumerate(val_accs)]
-    return History(records, best_epoch=len(records))
+    return History(records, best_epoch=len(records), initial={"grad_norm": [1.0, 0.2]})
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +87,7 @@ def fake_report(tmp_path_factory):
 # -- document -----------------------------------------------------------------------------------
 
 def test_markdown_and_html_render_the_same_blocks(tmp_path):
-    png = figures.plot_group({"a": _history([0.5, 0.9])}, tmp_path / "f.png", "T")
+    png = figures.plot_group({"a": [_history([0.5, 0.9])]}, tmp_path / "f.png", "T")
     blocks = [Heading(2, "Results: one"), Para("**bold** and `code` <b>"),
               Table(["run", "acc"], [["a|b", "97.00%"]], numeric={1}),
               Image(png.name, "caption")]
@@ -114,8 +118,10 @@ def test_figures_are_png_files(tmp_path):
     rng = np.random.default_rng(0)
     confusion = np.diag(np.full(10, 90)) + rng.integers(0, 3, (10, 10))
     paths = [
-        figures.plot_group({"a": _history([0.5, 0.9]), "b": None}, tmp_path / "g.png", "G",
-                           log_loss=True),
+        figures.plot_group({"a": [_history([0.5, 0.9]), _history([0.6, 0.8])], "b": [None]},
+                           tmp_path / "g.png", "G", log_loss=True),
+        figures.plot_diagnostics({"a": [_history([0.5, 0.9])], "b": [None]}, tmp_path / "d.png",
+                                 "D"),
         figures.plot_confusion(confusion, tmp_path / "c.png", "C", [str(i) for i in range(10)]),
         figures.plot_misclassified(rng.random((5, 784)), [1, 2, 3, 4, 5], [7, 7, 7, 7, 7],
                                    tmp_path / "m.png", "M"),
@@ -138,36 +144,55 @@ def test_best_model_is_chosen_by_validation_not_test(fake_report):
     outcome, *_ = fake_report
     results = dict(outcome.results)
     best = choose_best(results)
-    assert best.final["val_acc"] == max(r.final["val_acc"] for r in results.values() if r.ok)
-    # Give another run a perfect test accuracy: the choice must not change.
-    other = next(r for r in results.values() if r.ok and r.name != best.name)
-    results[other.name] = dataclasses.replace(other, final={**other.final, "test_acc": 1.0})
+    mean_val = {name: np.mean([r.final["val_acc"] for r in outcome.of_run(name) if r.ok])
+                for name in outcome.run_names() if any(r.ok for r in outcome.of_run(name))}
+    assert mean_val[best.name] == max(mean_val.values())
+    # Give another run a perfect test accuracy on every seed: the choice must not change.
+    for (name, seed), r in outcome.results.items():
+        if r.ok and name != best.name:
+            results[name, seed] = dataclasses.replace(r, final={**r.final, "test_acc": 1.0})
     assert choose_best(results).name == best.name
 
 
-def test_report_has_every_group_and_numbers_from_the_results(fake_report):
+def _row(md, run, group_line):
+    """The table row of ``run`` in the first table after the heading ``group_line``."""
+    after = md[md.index(group_line):]
+    return next(line for line in after.splitlines() if line.startswith(f"| `{run}` |"))
+
+
+def test_report_has_every_group_and_means_over_seeds(fake_report):
     outcome, out, md, html = fake_report
     for title in ("1. Activation functions", "2. Loss functions", "3. A diverging run",
                   "Bonus 3: numerical stability",
                   "The best model", "Every run"):
         assert f"## {title}" in md and title in html
-    relu = outcome.results["relu"].final
-    row = next(line for line in md.splitlines() if line.startswith("| `relu` | relu |"))
-    assert f"{100 * relu['test_acc']:.2f}%" in row and f"{relu['train_loss']:.4f}" in row
-    ranked = sorted((r for r in outcome.results.values() if r.ok and r.name in ("relu", "sigmoid")),
-                    key=lambda r: -r.final["val_acc"])
-    margin = 100 * (ranked[0].final["val_acc"] - ranked[1].final["val_acc"])
-    assert f"Best by validation accuracy: **`{ranked[0].name}`**" in md
-    assert f"{margin:.2f} points ahead of `{ranked[1].name}`" in md
+    seeds = outcome.of_run("sigmoid")
+    assert len(seeds) == 2 and all(r.ok for r in seeds)
+    row = _row(md, "sigmoid", "## 1. Activation functions")
+    test = [100 * r.final["test_acc"] for r in seeds]
+    loss = [r.final["train_eval_loss"] for r in seeds]
+    assert f"{np.mean(test):.2f} ± {np.std(test, ddof=1):.2f}%" in row
+    assert f"{np.mean(loss):.4f} ± {np.std(loss, ddof=1):.4f}" in row
+    assert "| `sigmoid` | sigmoid | 2 |" in row  # legend-style setting and the seed count
+    # The paired table compares with the group's first run, with an interval.
+    assert "val acc minus `relu` (points)" in md and "95% CI" in md
 
 
 def test_failed_run_is_marked_in_the_report(fake_report):
     outcome, out, md, html = fake_report
-    error = outcome.results["diverges"].error
+    error = outcome.results["diverges", 0].error
     assert "diverged" in error
-    assert "## Failed runs" in md and error in md
-    rows = [line for line in md.splitlines() if line.startswith("| `diverges` |")]
-    assert any(row.endswith(f"failed: {error} |") for row in rows)  # its group's table
+    assert "## Failed runs" in md and f"| `diverges` | 0 | {error} |" in md
+    assert "| `diverges` | diverges | 0 of 2 (2 failed) |" in md  # its group's table
+    assert f"`diverges` seed 1 failed: {outcome.results['diverges', 1].error}" in md
+
+
+def test_loss_group_notes_the_scales_and_figures_label_by_setting(fake_report):
+    outcome, out, md, html = fake_report
+    loss_section = md[md.index("## 2. Loss functions"):md.index("## 3. A diverging run")]
+    assert "Losses are on different scales" in loss_section
+    assert "| `hinge` | hinge, margin 1 |" in loss_section
+    assert "Figure 2b, panel d" in loss_section  # reasons point at the diagnostics figure
 
 
 def test_html_is_self_contained(fake_report):
@@ -185,7 +210,7 @@ def test_second_report_reuses_figures_and_removes_stale_ones(fake_report):
     stale = figures_dir / "group-gone-0123456789.png"
     stale.write_bytes(PNG_SIGNATURE)
     stamps = {p: p.stat().st_mtime_ns for p in figures_dir.iterdir() if p != stale}
-    assert len(stamps) >= 5  # two group overlays, three best-model figures and their summary
+    assert len(stamps) >= 7  # two groups x (curves, diagnostics), three best-model figures, summary
     write_report(parse_suite(SUITE, "study.toml"), outcome, out, data=fake_mnist())
     assert not stale.exists()
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
@@ -193,8 +218,17 @@ def test_second_report_reuses_figures_and_removes_stale_ones(fake_report):
 
 # -- end to end on the real data -----------------------------------------------------------------
 
+_HIGHER = re.compile(r"has a (?:higher|lower) [a-z ]+ than `[^`]+`: [+−][0-9.]+ \(95% CI "
+                     r"([+−][0-9.]+) to ([+−][0-9.]+)\)")
+
+
+def _signed(text):
+    return float(text.replace("−", "-"))
+
+
 @pytest.mark.slow
 def test_quick_report_end_to_end(tmp_path, capsys, mnist_dir):
+    """`mnist-mlp report --quick` on the real data: two seeds, every section, a second call reuses."""
     out = tmp_path / "report"
     argv = ["report", "--quick", "--jobs", "2", "--out", str(out), "--data-dir", str(mnist_dir),
             "--config", str(REPO / "experiments.toml"), "--no-progress"]
@@ -204,12 +238,23 @@ def test_quick_report_end_to_end(tmp_path, capsys, mnist_dir):
     for group in suite.groups:
         assert group.title in md and group.title in html
     assert "Quick mode" in md and "Bonus 3: numerical stability" in md
+    assert "each trained with 2 seed(s)" in md
     results = [p.read_text() for p in out.glob("runs/*/result.json")]
-    assert len(results) == len(suite.runs)
+    assert len(results) == 2 * len(suite.runs)
     # Two worker processes, each told to use cpu_count // 2 BLAS threads.
     assert all('"blas_threads": "' in text for text in results)
+    # Every group with several runs has its paired table and its diagnostics figure.
+    for number, group in enumerate(suite.groups, 1):
+        if len(group.runs) > 1:
+            assert f"Figure {number}b." in md
+    # No sentence calls a run higher or lower unless its interval excludes zero.
+    claims = _HIGHER.findall(md)
+    assert all(_signed(low) > 0 or _signed(high) < 0 for low, high in claims)
+    assert "not distinguishable" in md or claims
+    for row in ("SeLU", "Swish", "GeLU"):
+        assert f"| {row} |" in md
+    assert "[nan, −inf, −inf]" in html  # minus signs: no line break inside a value
 
-    start = time.perf_counter()
     assert main(argv) == 0
-    assert time.perf_counter() - start < 30
-    assert f"{len(suite.runs)} runs: 0 trained, {len(suite.runs)} reused" in capsys.readouterr().err
+    runs, jobs = len(suite.runs), 2 * len(suite.runs)
+    assert f"{runs} runs x 2 seeds = {jobs} jobs: 0 trained, {jobs} reused" in capsys.readouterr().err

@@ -53,6 +53,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar, only the final summary")
     add_data_options(parser)
+    parser.add_argument("--seeds", type=_positive_int, default=None, metavar="N",
+                        help="train every run with N seeds (default: the study file's 'seeds', "
+                        "3 in the repository's; with --quick its [quick] seeds, 2)")
+    parser.add_argument("--executor", choices=("local", "dask"), default="local",
+                        help="where jobs train: 'local' processes (default), or a Dask cluster "
+                        "(needs pip install 'mnist-mlp[dask]'); without --scheduler, 'dask' "
+                        "starts a local cluster of --jobs workers on 127.0.0.1")
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                        help="with --executor dask: the address of a running `dask scheduler`")
     parser.set_defaults(func=_run)
 
 
@@ -69,13 +78,19 @@ def _positive_int(text):
 def _run(args: argparse.Namespace) -> int:
     # Imported here so `mnist-mlp --help` stays fast.
     from mnist_mlp.report.writer import write_report
+    from mnist_mlp.study.executors import check_executor_options, make_executor
     from mnist_mlp.study.runner import run_suite
     from mnist_mlp.study.spec import load_suite
 
-    suite = load_suite(args.config or default_config_path())  # every error before any training
+    # Every error before any training: options, study file, output, then the executor
+    # (which starts the local cluster, or connects to the scheduler, or fails).
+    check_executor_options(args.executor, args.scheduler)
+    suite = load_suite(args.config or default_config_path())
     check_output_dir(args.out)
-    outcome = run_suite(suite, args.out, jobs=args.jobs, quick=args.quick,
-                        data_dir=args.data_dir, progress=args.progress)
+    with make_executor(args.executor, jobs=args.jobs, scheduler=args.scheduler) as executor:
+        outcome = run_suite(suite, args.out, jobs=args.jobs, quick=args.quick,
+                            data_dir=args.data_dir, progress=args.progress, executor=executor,
+                            seeds=args.seeds)
     md, html = write_report(suite, outcome, args.out, data_dir=args.data_dir)
     _summary(outcome, md, html)
     if not any(result.ok for result in outcome.results.values()):
@@ -86,14 +101,19 @@ def _run(args: argparse.Namespace) -> int:
 def _summary(outcome, md, html):
     from mnist_mlp.report.writer import choose_best
 
-    failed = [name for name, result in outcome.results.items() if not result.ok]
+    failed = [f"{name} seed {seed}" for (name, seed), result in outcome.results.items()
+              if not result.ok]
     print(f"{md}\n{html}")
-    print(f"{len(outcome.results)} runs: {len(outcome.trained)} trained, {len(outcome.reused)} "
-          f"reused, {len(failed)} failed; {outcome.seconds:.1f} s with {outcome.jobs} job(s)",
+    runs = len({name for name, _ in outcome.results})
+    print(f"{runs} runs x {outcome.seeds} seeds = {len(outcome.results)} jobs: "
+          f"{len(outcome.trained)} trained, {len(outcome.reused)} reused, {len(failed)} failed; "
+          f"{outcome.seconds:.1f} s wall time with {outcome.jobs} job(s) at a time",
           file=sys.stderr)
     best = choose_best(outcome.results)
     if best is not None:
-        print(f"best model by validation accuracy: {best.name}, test accuracy "
-              f"{100 * best.final['test_acc']:.2f}%", file=sys.stderr)
+        tests = [r.final["test_acc"] for r in outcome.of_run(best.name) if r.ok]
+        print(f"best model by mean validation accuracy: {best.name}, test accuracy "
+              f"{100 * sum(tests) / len(tests):.2f}% (mean of {len(tests)} seeds)",
+              file=sys.stderr)
     if failed:
         print(f"failed runs (marked in the report): {', '.join(failed)}", file=sys.stderr)

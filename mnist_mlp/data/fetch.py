@@ -38,7 +38,12 @@ from mnist_mlp.data.datasets import (
 from mnist_mlp.data.idx import _encode_idx, _find_idx
 from mnist_mlp.data.policy import download_allowed
 from mnist_mlp.data.safe_pickle import load_numpy_pickle
-from mnist_mlp.data.verify import cache_dir, check_dataset_files, content_md5, remember_md5
+from mnist_mlp.data.verify import (
+    cache_dir,
+    check_dataset_files,
+    content_md5,
+    remember_md5,
+)
 from mnist_mlp.errors import DataError
 from mnist_mlp.fileio import atomic_write, new_temp, write_synced
 

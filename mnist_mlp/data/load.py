@@ -7,7 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_mlp.data.datasets import _IMAGE_SHAPE, _STEMS, _dataset, _fetch_command, dataset_dir
+from mnist_mlp.data.datasets import (
+    _IMAGE_SHAPE,
+    _STEMS,
+    _dataset,
+    _fetch_command,
+    dataset_dir,
+)
 from mnist_mlp.data.idx import _find_idx, _spellings, read_idx
 from mnist_mlp.data.normalize import (
     DEFAULT_NORMALIZE,

@@ -45,11 +45,13 @@ class Bullets:
 
 @dataclass
 class Table:
-    """``rows`` of cells (strings); ``numeric`` marks right-aligned columns by index."""
+    """``rows`` of cells (strings); ``numeric`` marks right-aligned columns by index,
+    ``nowrap`` columns whose cells must not break across lines (e.g. ``[nan, -inf]``)."""
 
     headers: list
     rows: list
     numeric: set = field(default_factory=set)
+    nowrap: set = field(default_factory=set)
 
 
 @dataclass
@@ -104,17 +106,20 @@ def _markdown_table(table):
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; line-height: 1.5;
-       color: #1d1d1f; max-width: 1120px; margin: 2em auto; padding: 0 1.5em; }
+       color: #1d1d1f; max-width: 1240px; margin: 2em auto; padding: 0 1.5em; }
+.table-wrap { overflow-x: auto; }
 h1 { border-bottom: 2px solid #ddd; padding-bottom: .3em; }
 h2 { border-bottom: 1px solid #e5e5e5; padding-bottom: .2em; margin-top: 2em; }
 h3 { margin-top: 1.6em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #d0d0d0; padding: .3em .6em; vertical-align: top; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.86em; }
+th, td { border: 1px solid #d0d0d0; padding: .25em .45em; vertical-align: top; }
 th { background: #f0f2f5; text-align: left; }
 tr:nth-child(even) td { background: #fafafa; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 code { background: #f3f3f3; padding: .05em .3em; border-radius: 3px; font-size: 0.92em; }
 td code { white-space: nowrap; }
+td.nowrap { white-space: nowrap; }
+td { font-variant-numeric: tabular-nums; }
 figure { margin: 1.2em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e5e5e5; }
 figcaption { color: #555; font-size: 0.9em; margin-top: .3em; }
@@ -158,11 +163,18 @@ def _html_table(table):
     head = "".join(f"<th>{_inline(str(h))}</th>" for h in table.headers)
     rows = []
     for row in table.rows:
-        cells = "".join(
-            f"<td class=\"num\">{_inline(str(c))}</td>" if i in table.numeric
-            else f"<td>{_inline(str(c))}</td>" for i, c in enumerate(row))
+        cells = "".join(f"<td{_cell_class(table, i)}>{_inline(str(c))}</td>"
+                        for i, c in enumerate(row))
         rows.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    # Wide tables scroll inside their own box instead of widening the page.
+    return (f"<div class=\"table-wrap\"><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def _cell_class(table, index):
+    classes = [name for name, columns in (("num", table.numeric), ("nowrap", table.nowrap))
+               if index in columns]
+    return f" class=\"{' '.join(classes)}\"" if classes else ""
 
 
 _LINK = re.compile(r"\[([^\]]+)\]\(#([a-z0-9-]+)\)")

@@ -1,8 +1,12 @@
-"""Facts as sentences: the comparisons of the report, filled with measured values.
+"""Facts as sentences: numbers over seeds, and verdicts that cannot overclaim.
 
 Every number in these sentences is computed from run results, histories,
 evaluations or the stability table; the templates hold words only, plus the
-thresholds they compare against (:data:`VAL_TARGET`).
+thresholds they compare against. The one rule of every comparison: a run is
+called higher or lower than another only when the paired 95% interval of the
+difference excludes zero (:mod:`mnist_mlp.report.stats`); otherwise the
+sentence says the two are not distinguishable with this many seeds and how
+large a difference the study could have resolved (the interval's half-width).
 """
 
 from __future__ import annotations
@@ -10,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 from mnist_mlp.loss import LOSSES
+from mnist_mlp.report.stats import paired_difference, summarize
 
-__all__ = ["VAL_TARGET", "DASH", "pct", "num", "secs", "architecture", "first_epoch_reaching",
-           "group_comparison", "stability_summary", "confusion_facts"]
+__all__ = ["DASH", "pct", "num", "secs", "pm", "architecture", "verdict", "ranking",
+           "direction", "stability_summary", "confusion_facts", "interval_text"]
 
-VAL_TARGET = 0.97  # the validation accuracy whose first epoch the tables report
 DASH = "—"
 
 
@@ -32,11 +36,37 @@ def num(value):
 
 def secs(value):
     """Seconds with one decimal."""
-    return f"{value:.1f}"
+    return DASH if value is None else f"{value:.1f}"
+
+
+_KINDS = {  # kind -> (scale, format of one number, unit suffix)
+    "pct": (100.0, "{:.2f}", "%"),
+    "points": (100.0, "{:.2f}", ""),
+    "loss": (1.0, "{:.4f}", ""),
+    "secs": (1.0, "{:.1f}", ""),
+    "epoch": (1.0, "{:.1f}", ""),
+    "grad": (1.0, "{:#.3g}", ""),
+}
+
+
+def pm(values, kind="pct"):
+    """``mean ± std`` of ``values`` (a mapping or a list), e.g. ``98.12 ± 0.05%``.
+
+    One value is shown alone; no value is a dash.
+    """
+    values = list(values.values()) if isinstance(values, dict) else list(values)
+    summary = summarize(values)
+    if summary.n == 0:
+        return DASH
+    scale, form, unit = _KINDS[kind]
+    text = form.format(scale * summary.mean)
+    if summary.std is not None:
+        text += " ± " + form.format(scale * summary.std)
+    return text + unit
 
 
 def architecture(config):
-    """``784-256-10 relu`` plus the extras the model builder adds for this config."""
+    """``784-256-10 (relu)`` plus the extras the model builder adds for this config."""
     sizes = "-".join(str(n) for n in (784, *config["hidden"], 10))
     extras = [config["activation"]]
     if config["dropout"]:
@@ -46,106 +76,83 @@ def architecture(config):
     return f"{sizes} ({', '.join(extras)})"
 
 
-def first_epoch_reaching(history, target=VAL_TARGET, key="val_acc"):
-    """The first epoch whose ``key`` is at least ``target``, or None."""
-    if history is None:
-        return None
-    for record in history.records:
-        if record.get(key) is not None and record[key] >= target:
-            return record["epoch"]
-    return None
+def _signed(value, kind):
+    scale, form, unit = _KINDS[kind]
+    text = form.format(scale * value)
+    return ("+" + text if value >= 0 else "−" + text.lstrip("-")) + unit
 
 
-def group_comparison(results, histories):
-    """Factual sentences about a group's runs: ranking, margin, convergence, time, gap.
+def interval_text(diff, kind="points"):
+    """``+0.45 (95% CI +0.30 to +0.60)``, or the mean alone without an interval."""
+    if diff.mean is None:
+        return DASH
+    if diff.low is None:
+        return f"{_signed(diff.mean, kind)} (one seed: no interval)"
+    return (f"{_signed(diff.mean, kind)} (95% CI {_signed(diff.low, kind)} to "
+            f"{_signed(diff.high, kind)})")
+
+
+def verdict(other, reference, diff, quantity="validation accuracy", kind="points",
+            unit=" points"):
+    """One sentence comparing run ``other`` against run ``reference``.
+
+    ``diff`` is the paired difference ``other - reference`` of ``quantity``. The
+    sentence says "higher" or "lower" only when its 95% interval excludes zero.
+    """
+    if diff.n == 0:
+        return f"`{other}` and `{reference}` have no seed in common that finished: no comparison."
+    if diff.low is None:
+        return (f"`{other}` and `{reference}` cannot be compared with one seed: the difference "
+                f"in {quantity} is {_signed(diff.mean, kind)}{unit} but no interval can be "
+                "computed, so it may be noise.")
+    seeds = f"paired over {diff.n} seeds"
+    if diff.half_width == 0 and diff.mean == 0:
+        return (f"`{other}` and `{reference}` have the same {quantity} on every one of the "
+                f"{diff.n} seeds: no difference.")
+    if diff.excludes_zero:
+        word = "higher" if diff.mean > 0 else "lower"
+        return (f"`{other}` has a {word} {quantity} than `{reference}`: "
+                f"{interval_text(diff, kind)}{unit}, {seeds}; the interval excludes zero.")
+    return (f"`{other}` and `{reference}` are not distinguishable in {quantity} with {diff.n} "
+            f"seeds: the difference is {interval_text(diff, kind)}{unit}, which includes zero; "
+            f"a difference smaller than about {_KINDS[kind][1].format(_KINDS[kind][0] * diff.half_width)}"
+            f"{unit} could not have been detected.")
+
+
+def ranking(runs, key="val_acc", quantity="validation accuracy"):
+    """Who leads a group, stated only as far as the paired intervals allow.
 
     Parameters
     ----------
-    results : list of RunResult
-        The group's runs, finished or failed.
-    histories : dict
-        ``{run name: History or None}``.
+    runs : dict
+        ``{run name: {seed: value}}`` of ``quantity`` (fractions).
     """
-    ok = [r for r in results if r.ok]
-    sentences = []
-    if ok:
-        sentences += _ranking(ok)
-        sentences += _convergence(histories, ok)
-        sentences += _timing(ok)
-        sentences += _generalisation(ok)
-    sentences += [f"`{r.name}` failed: {r.error}" for r in results if not r.ok]
-    return sentences or ["No run of this group finished."]
+    means = {name: summarize(v.values()).mean for name, v in runs.items() if v}
+    if len(means) < 2:
+        return []
+    top = max(means, key=lambda name: means[name])
+    diffs = {name: paired_difference(runs[name], runs[top]) for name in means if name != top}
+    unclear = [name for name, d in diffs.items() if not d.excludes_zero]
+    if not unclear:
+        return [f"**`{top}`** has the highest {quantity} ({pm(runs[top])}), and its lead over "
+                f"every other run of the group has a paired 95% interval that excludes zero."]
+    closest = min(unclear, key=lambda name: diffs[name].mean)
+    ties = _and([f"`{n}`" for n in unclear])
+    return [f"`{top}` has the highest mean {quantity} ({pm(runs[top])}), but its lead over "
+            f"{ties} is within noise (over `{closest}`: {interval_text(diffs[closest])} points), "
+            "so with these seeds no run is ahead of all others."]
 
 
-def _ranking(ok):
-    ranked = sorted(ok, key=lambda r: (-r.final["val_acc"], r.final["val_loss"]))
-    first = ranked[0]
-    if len(ranked) == 1:
-        return [f"`{first.name}`: validation accuracy {pct(first.final['val_acc'])}, "
-                f"test accuracy {pct(first.final['test_acc'])}."]
-    second = ranked[1]
-    margin = 100 * (first.final["val_acc"] - second.final["val_acc"])
-    by_test = sorted(ok, key=lambda r: -r.final["test_acc"])
-    return [
-        f"Best by validation accuracy: **`{first.name}`** ({pct(first.final['val_acc'])}), "
-        f"{margin:.2f} points ahead of `{second.name}` ({pct(second.final['val_acc'])}).",
-        f"Test accuracy ranges from {pct(by_test[-1].final['test_acc'])} (`{by_test[-1].name}`) "
-        f"to {pct(by_test[0].final['test_acc'])} (`{by_test[0].name}`).",
-    ]
+def _and(items):
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _convergence(histories, ok):
-    reached = [(first_epoch_reaching(histories.get(r.name)), r) for r in ok]
-    hit = sorted([(e, r) for e, r in reached if e is not None], key=lambda p: (p[0], p[1].name))
-    missed = [r for e, r in reached if e is None]
-    target = f"{100 * VAL_TARGET:g}%"
-    parts = []
-    if hit:
-        parts.append(f"Validation accuracy first reached {target} at epoch "
-                     + ", ".join(f"{e} for `{r.name}`" for e, r in hit))
-    if missed:
-        parts.append(("it never did" if hit else f"Validation accuracy never reached {target}")
-                     + " for " + ", ".join(f"`{r.name}` (best {pct(_best_val(histories, r))} in "
-                                           f"{r.epochs_run} epochs)" for r in missed))
-    return ["; ".join(parts) + "."]
-
-
-def _best_val(histories, result):
-    history = histories.get(result.name)
-    values = [r["val_acc"] for r in history.records] if history else []
-    return max(values) if values else result.final["val_acc"]
-
-
-def _timing(ok):
-    """Fastest and slowest run by CPU time (wall time when CPU time was not recorded)."""
-    def cost(r):
-        return r.cpu_seconds if r.cpu_seconds is not None else r.train_seconds
-
-    label = "CPU time" if all(r.cpu_seconds is not None for r in ok) else "training time"
-    if len(ok) < 2:
-        return [f"{label[0].upper()}{label[1:]}: {secs(cost(ok[0]))} s."]
-    by_cost = sorted(ok, key=cost)
-    fast, slow = by_cost[0], by_cost[-1]
-    ratio = cost(slow) / cost(fast) if cost(fast) > 0 else float("nan")
-    return [f"Least {label}: `{fast.name}` ({secs(cost(fast))} s); most: `{slow.name}` "
-            f"({secs(cost(slow))} s, {ratio:.1f}x as much)."]
-
-
-def _generalisation(ok):
-    gaps = sorted(ok, key=lambda r: r.final["train_acc"] - r.final["test_acc"])
-    sentences = []
-    if len(gaps) > 1:
-        small, large = gaps[0], gaps[-1]
-        sentences.append(
-            f"Gap between training and test accuracy: largest for `{large.name}` "
-            f"({100 * (large.final['train_acc'] - large.final['test_acc']):.2f} points), smallest "
-            f"for `{small.name}` ({100 * (small.final['train_acc'] - small.final['test_acc']):.2f}).")
-    for r in ok:
-        if r.stopped_early:
-            sentences.append(f"`{r.name}` stopped early after {r.epochs_run} of "
-                             f"{r.config['epochs']} epochs and kept the weights of epoch "
-                             f"{r.best_epoch} (lowest validation loss).")
-    return sentences
+def direction(reference, other, kind="grad"):
+    """``(word, diff)``: "larger" / "smaller" when the paired interval excludes zero, else None."""
+    diff = paired_difference(reference, other)
+    if not diff.excludes_zero:
+        return None, diff
+    return ("larger" if diff.mean > 0 else "smaller"), diff
 
 
 def stability_summary(rows, dtype):
@@ -161,9 +168,10 @@ def stability_summary(rows, dtype):
     for r in inexact:
         sentences.append(
             f"{dtype}: `{r.ours_function}` on {r.input} gives {r.ours_value} where the exact "
-            f"value is {r.exact_value} (relative error {r.ours_max_rel_error:.2g}): the softmax "
-            "probability underflows to 0 and the loss on probabilities can only clamp it. The "
-            "fused `SoftmaxCrossEntropyLoss` works on logits through log-sum-exp and is exact.")
+            f"value is {r.exact_value} (relative error {r.ours_max_rel_error:.2g})"
+            + (": the softmax probability underflows to 0 and the loss on probabilities can "
+               "only clamp it. The fused `SoftmaxCrossEntropyLoss` works on logits through "
+               "log-sum-exp and is exact." if "CrossEntropyLoss" in r.ours_function else "."))
     exact = len(rows) - len(inexact)
     sentences.append(f"{dtype}: ours agree with the exact value to a relative error below 1e-6 "
                      f"in {exact} of {len(rows)} cases.")

@@ -16,24 +16,29 @@ from mnist_mlp.loss import LOSSES
 from mnist_mlp.report.document import Bullets, Heading, Image, Note, Para, Table, anchor
 from mnist_mlp.report.facts import (
     DASH,
-    VAL_TARGET,
     architecture,
     confusion_facts,
-    first_epoch_reaching,
-    group_comparison,
-    num,
     pct,
+    pm,
     secs,
     stability_summary,
 )
+from mnist_mlp.report.groups import group_section
+from mnist_mlp.report.seeds import VAL_TARGET, first_epoch_reaching
 
 __all__ = ["ReportData", "BestModel", "build_document", "VAL_TARGET", "first_epoch_reaching"]
 
+
 @dataclass
 class BestModel:
-    """The run with the highest validation accuracy and its evaluation on test images."""
+    """The run with the highest mean validation accuracy, and one seed's model on the test set.
+
+    ``seed`` is the seed whose model was evaluated (the run's highest validation
+    accuracy: the test set never chooses).
+    """
 
     name: str
+    seed: int
     evaluation: dict           # trainer.evaluate() of the saved model: accuracy, confusion, ...
     test_count: int
     figures: dict              # {"confusion" | "misclassified" | "weights": relative PNG path}
@@ -44,9 +49,9 @@ class BestModel:
 class ReportData:
     suite: object              # spec.Suite
     outcome: object            # runner.SuiteOutcome
-    histories: dict            # {run name: History or None}
-    run_dirs: dict             # {run name: directory relative to the output directory}
-    group_figures: dict        # {group name: relative PNG path}
+    runs: dict                 # {run name: seeds.RunSeeds}
+    run_dirs: dict             # {run name: directory (first seed) relative to the output dir}
+    group_figures: dict        # {group name: {"curves": path, "diagnostics": path}}
     stability: list            # stability.StabilityRow, float64 and float32
     machine: dict              # from writer.machine_info()
     data_sizes: dict           # {"train": n, "test": n} of the full dataset
@@ -102,8 +107,11 @@ def build_document(data):
     blocks = [Heading(1, "MNIST MLP study: results")]
     blocks += _preamble(data)
     blocks += _setup(data)
+    typical = _typical(_configs(data))
     for number, group in enumerate(data.suite.groups, 1):
-        blocks += _group_section(data, group, number)
+        runs = [data.runs[name] for name in group.runs]
+        blocks += group_section(group, number, runs, data.group_figures.get(group.name, {}),
+                                lambda config: _differences(config, typical))
     blocks += _stability_section(data.stability)
     blocks += _best_section(data)
     blocks += _failed_section(data)
@@ -111,33 +119,46 @@ def build_document(data):
     return blocks
 
 
-def _ok_results(data, names=None):
-    names = data.outcome.results if names is None else names
-    return [data.outcome.results[n] for n in names if data.outcome.results[n].ok]
+def _configs(data):
+    """``{run name: settings}`` without the seed (it is what varies within a run)."""
+    return {name: {k: v for k, v in run.config.items() if k != "seed"}
+            for name, run in data.runs.items()}
 
 
 def _preamble(data):
     outcome = data.outcome
     results = list(outcome.results.values())
-    failed = [r.name for r in results if not r.ok]
+    failed = [r for r in results if not r.ok]
     blocks = []
     if outcome.quick:
         quick = ", ".join(f"{k} {_value(k, v)}" for k, v in data.suite.quick.items())
-        blocks.append(Note(f"Quick mode ({quick}): a smoke test of the pipeline on a data "
-                           "subset. These numbers say nothing about the methods compared."))
-    total = sum(r.train_seconds for r in results)
+        blocks.append(Note(f"Quick mode ({quick}; {outcome.seeds} seeds): a smoke test of the "
+                           "pipeline on a data subset. These numbers say nothing about the "
+                           "methods compared."))
+    total = sum(r.cpu_seconds or 0.0 for r in results)
     blocks.append(Para(
         f"Generated {data.generated} by `mnist-mlp report` from `{data.suite.path}`: "
-        f"{len(results)} runs, {len(failed)} failed. This invocation trained "
-        f"{len(outcome.trained)} and reused {len(outcome.reused)} stored results, in "
-        f"{secs(outcome.seconds)} s of wall time with {outcome.jobs} parallel job(s); the "
-        f"training steps of all runs add up to {secs(total)} s."))
+        f"{len(data.runs)} runs, each trained with {outcome.seeds} seed(s), so {len(results)} "
+        f"training jobs, {len(failed)} failed. This invocation trained {len(outcome.trained)} "
+        f"jobs and reused {len(outcome.reused)} stored results, in {secs(outcome.seconds)} s of "
+        f"wall time with {outcome.jobs} parallel job(s); the jobs' CPU time adds up to "
+        f"{secs(total)} s."))
+    blocks.append(Para(
+        f"**How to read the numbers.** Every table shows the mean ± sample standard deviation "
+        f"over the {outcome.seeds} seeds of a run. Within a group, runs with the same seed share "
+        "the validation split, the batch order and, where the layer shapes agree, the initial "
+        "weights, so each comparison with the group's reference run is paired: the 95% "
+        "confidence interval is the mean of the per-seed differences ± t(0.975, n-1) times "
+        "their standard deviation over √n (Student's t). A run is called higher or lower only "
+        "when that interval excludes zero; otherwise the text says the runs are not "
+        "distinguishable with this many seeds. Every decision uses the validation split; test "
+        "numbers are reported beside it."))
     if data.best is not None:
-        best = outcome.results[data.best.name]
+        best = data.runs[data.best.name]
         blocks.append(Para(
-            f"**Best model** (highest validation accuracy): **{best.name}**, "
-            f"{architecture(best.config)}: validation accuracy {pct(best.final['val_acc'])}, "
-            f"**test accuracy {pct(best.final['test_acc'])}**."))
+            f"**Best model** (highest mean validation accuracy): **{best.name}**, "
+            f"{architecture(best.config)}: validation accuracy {pm(best.final('val_acc'))}, "
+            f"**test accuracy {pm(best.final('test_acc'))}** over {len(best.ok)} seeds."))
     contents = ["[Set-up](#set-up)"]
     contents += [f"[{n}. {g.title}](#{anchor(f'{n}. {g.title}')})"
                  for n, g in enumerate(data.suite.groups, 1)]
@@ -173,12 +194,12 @@ def _columns(pairs, headers, count):
 
 def _differences(config, typical):
     """A run's settings that differ from the typical ones, as ``key value`` text."""
-    parts = [f"`{k}` {_value(k, config[k])}" for k in typical if config[k] != typical[k]]
+    parts = [f"`{k}` {_value(k, config[k])}" for k in typical if config.get(k) != typical[k]]
     return ", ".join(parts) or "none"
 
 
 def _setup(data):
-    configs = {name: r.config for name, r in data.outcome.results.items()}
+    configs = _configs(data)
     typical = _typical(configs)
     first = next(iter(configs.values()))
     blocks = [Heading(2, "Set-up"), Heading(3, "Data")]
@@ -187,8 +208,23 @@ def _setup(data):
         f"{data.data_sizes['test']} test images of 28x28 grey pixels, flattened to 784 inputs. "
         f"Inputs are normalised as {data.normalisation}. Each run holds out a stratified, "
         "seeded validation split from the training images; it alone chooses the best model "
-        "and drives early stopping. The test images are only evaluated and reported. "
-        "Training loss and accuracy are averaged over each epoch's batches (in training mode)."))
+        "and drives early stopping. The test images are only evaluated and reported."))
+    blocks.append(Heading(3, "Seeds, training metrics and diagnostics"))
+    seeds = sorted({s for run in data.runs.values() for s in run.seeds})
+    blocks.append(Para(
+        f"Seeds {', '.join(str(s) for s in seeds)}. A seed sets the initial weights, the batch "
+        "order, the dropout masks and the augmentation, each from its own generator, and "
+        "nothing else; the validation split and data subsets follow the seed too, identically "
+        "for every run of that seed. Training loss and accuracy in the tables are measured "
+        "after each epoch in evaluation mode (dropout off, no augmentation) on a fixed, "
+        "stratified probe of 1000 training samples, so they compare with the validation and "
+        "test numbers; the running means over the epoch's batches are in each run's own curves "
+        "(appendix). On the same probe the trainer records, per epoch, each layer's gradient "
+        "norm, the fraction of dead ReLU units and of saturated Sigmoid activations, the "
+        "gradient each correctly and each wrongly classified sample sends to the logits, and "
+        "the training-minus-validation accuracy gap: the diagnostics figures and the reasons "
+        "in each discussion come from these. Wall time is elapsed time and grows when other "
+        "processes share the cores; CPU time is what the job's process used."))
     blocks.append(Heading(3, "Hyperparameters"))
     blocks.append(Para("The settings of most runs (the fields of `TrainConfig`); the next table "
                        "lists what each run changes."))
@@ -197,83 +233,29 @@ def _setup(data):
     blocks.append(Heading(3, "Runs: architecture and what differs from the table above"))
     rows = [[f"`{name}`", architecture(c), _differences(c, typical)] for name, c in configs.items()]
     blocks.append(Table(["run", "architecture", "differs in"], rows))
+    if data.suite.note:
+        blocks.append(Para(f"**Time budget.** {data.suite.note}"))
+    blocks += [Para(note) for note in data.notes]
     blocks += _machine(data)
     return blocks
 
 
 def _machine(data):
     m = data.machine
+    outcome = data.outcome
+    threads = getattr(outcome, "blas_threads", None) or m["blas_threads"]
+    where = getattr(outcome, "executor", "")
     items = [f"CPU: {m['cpu']}, {m['cores']} logical cores",
-             f"Parallelism: {data.outcome.jobs} run(s) at a time, "
-             f"{m['blas_threads']} BLAS thread(s) per run",
+             f"Parallelism: {outcome.jobs} job(s) at a time"
+             + (f" ({where})" if where else "") + f", {threads} BLAS thread(s) per job",
              f"System: {m['platform']}",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items())]
     loads = [r.load_average for r in data.outcome.results.values() if r.load_average is not None]
     if loads:
-        items.insert(1, f"Machine load (1-minute load average) when the runs ended: from "
+        items.insert(1, f"Machine load (1-minute load average) when the jobs ended: from "
                         f"{min(loads):.2f} to {max(loads):.2f}, median {np.median(loads):.2f}; "
                         f"{m['load_after']} (1, 5, 15 min) when this report was written")
-    return [Heading(3, "Machine"), Bullets(items),
-            Para("Wall times grow when other processes share the cores; CPU times do not, so "
-                 "the comparisons below rank runs by CPU time.")]
-
-
-# -- groups -----------------------------------------------------------------------------------
-
-_GROUP_HEADERS = ["run", "setting", "train loss", "train acc", "val acc", "test loss",
-                  "test acc", "gap (points)", "training time (s)", "CPU time (s)",
-                  f"first epoch val acc >= {100 * VAL_TARGET:g}%", "epochs", "status"]
-
-
-def _group_row(data, name, keys):
-    result = data.outcome.results[name]
-    setting = _setting_text(result.config, keys)
-    if not result.ok:
-        return [f"`{name}`", setting] + [DASH] * 10 + [f"failed: {result.error}"]
-    final = result.final
-    gap = 100 * (final["train_acc"] - final["test_acc"])
-    epoch = first_epoch_reaching(data.histories.get(name))
-    epochs = f"{result.epochs_run}" + (" (stopped early)" if result.stopped_early else "")
-    return [f"`{name}`", setting, num(final["train_loss"]), pct(final["train_acc"]),
-            pct(final["val_acc"]), num(final["test_loss"]), pct(final["test_acc"]),
-            f"{gap:.2f}", secs(result.train_seconds),
-            DASH if result.cpu_seconds is None else secs(result.cpu_seconds),
-            DASH if epoch is None else str(epoch),
-            epochs, "ok"]
-
-
-def _group_section(data, group, number):
-    runs = [data.outcome.results[r] for r in group.runs]
-    varying = [k for k in group.keys if len({repr(r.config[k]) for r in runs}) > 1]
-    blocks = [Heading(2, f"{number}. {group.title}")]
-    if group.keys:
-        blocks.append(Para(f"Group `{group.name}`, variable: **{group.variable}** "
-                           f"({', '.join(f'`{k}`' for k in group.keys)}); every other setting "
-                           "is the same for all its runs."))
-    else:
-        typical = _typical({n: r.config for n, r in data.outcome.results.items()})
-        blocks.append(Para(f"Group `{group.name}`: "
-                           + "; ".join(f"`{r.name}` differs from the typical settings in "
-                                       f"{_differences(r.config, typical)}" for r in runs) + "."))
-    if group.note:
-        blocks.append(Para(group.note))
-    rows = [_group_row(data, name, varying or group.keys) for name in group.runs]
-    if not group.keys:
-        for row, result in zip(rows, runs):
-            row[1] = architecture(result.config)
-    blocks.append(Table(_GROUP_HEADERS, rows, numeric=set(range(2, 12))))
-    blocks.append(Para("Final values are those of the epoch whose weights the model keeps "
-                       "(the last, or the best validation loss with early stopping); the gap is "
-                       "training minus test accuracy. Training time is the wall time of the "
-                       "training steps; CPU time is what the run's process used in all (training "
-                       "and evaluation), which other processes on the machine do not inflate."))
-    blocks.append(Bullets(group_comparison([data.outcome.results[n] for n in group.runs], data.histories)))
-    if group.name in data.group_figures:
-        shows = ("the training, validation and test curves of its run" if len(group.runs) == 1
-                 else "every run of the group overlaid")
-        blocks.append(Image(data.group_figures[group.name],
-                            f"{group.title}: loss and accuracy per epoch, {shows}."))
-    return blocks
+    return [Heading(3, "Machine"), Bullets(items)]
 
 
 # -- bonus 3, best model, failures, appendix ----------------------------------------------------
@@ -283,43 +265,49 @@ def _stability_section(rows):
     other = [r for r in rows if r.dtype != "float64"]
     table = Table(["quantity", "input", "naive formula", "naive result", "warnings",
                    "ours", "our result", "warnings", "exact"],
-                  [[r.quantity, r.input, f"`{r.naive_formula}`", r.naive_value,
-                    str(r.naive_warnings), f"`{r.ours_function}`", r.ours_value,
-                    str(r.ours_warnings), r.exact_value] for r in main], numeric={4, 7})
+                  [[r.quantity, _minus(r.input), f"`{r.naive_formula}`", _minus(r.naive_value),
+                    str(r.naive_warnings), f"`{r.ours_function}`", _minus(r.ours_value),
+                    str(r.ours_warnings), _minus(r.exact_value)] for r in main], numeric={4, 7})
     blocks = [Heading(2, "Bonus 3: numerical stability"),
               Para("Each quantity evaluated on extreme inputs (float64) by the textbook formula "
                    "and by the function the package trains with, against the exact value "
                    "computed with 60-digit decimal arithmetic. Warnings count NumPy's overflow, "
                    "invalid-value and divide-by-zero warnings (underflow to 0 is harmless and "
-                   "not counted)."), table]
+                   "not counted). A naive formula can return a finite value and still warn: "
+                   "`np.where` evaluates both branches, and the discarded one overflowed."),
+              table]
     blocks.append(Bullets(stability_summary(main, "float64") + stability_summary(other, "float32")))
     return blocks
+
+
+def _minus(text):
+    """Negative numbers with a real minus sign (U+2212): a browser may break a line after a
+    hyphen, which split ``-inf`` across lines; it never breaks after a minus sign."""
+    return text.replace("-", "\u2212")
 
 
 def _best_section(data):
     blocks = [Heading(2, "The best model")]
     if data.best is None:
         return blocks + [Para("No run finished, so there is no best model.")]
-    best, result = data.best, data.outcome.results[data.best.name]
-    others = sorted(_ok_results(data), key=lambda r: -r.final["val_acc"])
-    runner_up = next((r for r in others if r.name != best.name), None)
+    best = data.best
+    run = data.runs[best.name]
     ev = best.evaluation
     blocks.append(Para(
-        f"Chosen by validation accuracy among {len(others)} finished runs: **`{best.name}`**, "
-        f"{architecture(result.config)}, validation accuracy {pct(result.final['val_acc'])}"
-        + (f" ({100 * (result.final['val_acc'] - runner_up.final['val_acc']):.2f} points ahead "
-           f"of `{runner_up.name}`)" if runner_up else "")
-        + f". **Test accuracy: {pct(result.final['test_acc'])}**; reloaded from its model file "
-        f"and evaluated on all {best.test_count} test images: {pct(ev['accuracy'])} "
-        f"({int(np.trace(ev['confusion']))} correct)."))
+        f"Chosen by mean validation accuracy among {sum(1 for r in data.runs.values() if r.ok)} "
+        f"runs with a finished seed: **`{best.name}`**, {architecture(run.config)}, validation "
+        f"accuracy {pm(run.final('val_acc'))}, **test accuracy {pm(run.final('test_acc'))}** "
+        f"over {len(run.ok)} seeds. The model of seed {best.seed} (its highest validation "
+        f"accuracy) reloaded from its model file and evaluated on all {best.test_count} test "
+        f"images: {pct(ev['accuracy'])} ({int(np.trace(ev['confusion']))} correct)."))
     blocks.append(Bullets(confusion_facts(ev, best.class_names)))
     captions = {
-        "confusion": f"Confusion matrix of `{best.name}` on {best.test_count} test images "
-                     "(rows: true class, columns: prediction; log colour scale).",
-        "misclassified": f"Misclassified test digits of `{best.name}`, in test-set order, with "
-                         "their true and predicted labels.",
-        "weights": f"First-layer weights of `{best.name}`: each hidden unit's 784 incoming "
-                   "weights as a 28x28 image (red positive, blue negative).",
+        "confusion": f"Confusion matrix of `{best.name}` (seed {best.seed}) on {best.test_count} "
+                     "test images (rows: true class, columns: prediction; log colour scale).",
+        "misclassified": f"Misclassified test digits of `{best.name}` (seed {best.seed}), in "
+                         "test-set order, with their true and predicted labels.",
+        "weights": f"First-layer weights of `{best.name}` (seed {best.seed}): each hidden unit's "
+                   "784 incoming weights as a 28x28 image (red positive, blue negative).",
     }
     for key, caption in captions.items():
         if key in best.figures:
@@ -332,18 +320,17 @@ def _failed_section(data):
     if not failed:
         return []
     return [Heading(2, "Failed runs"),
-            Para("These runs ended with an error; the rest of the suite completed without them."),
-            Table(["run", "error"], [[f"`{r.name}`", r.error] for r in failed])]
+            Para("These jobs ended with an error; the rest of the suite completed without them."),
+            Table(["run", "seed", "error"], [[f"`{r.name}`", str(r.seed), r.error]
+                                             for r in failed])]
 
 
 def _appendix(data):
     blocks = [Heading(2, "Every run"),
-              Para("Loss and accuracy per epoch of each run on the training (mean over the "
-                   "epoch's batches), validation and test sets; stored with the run under "
-                   "`runs/`.")]
+              Para("Loss and accuracy per epoch of each run's first seed on the training set "
+                   "(running mean over the epoch's batches, in training mode), the validation "
+                   "set and the test set; every seed's curves are stored with it under `runs/`.")]
     for name, directory in data.run_dirs.items():
-        if data.histories.get(name) is not None:
-            result = data.outcome.results[name]
-            blocks.append(Image(f"{directory}/curves.png",
-                                f"`{name}`: {architecture(result.config)}."))
+        blocks.append(Image(f"{directory}/curves.png",
+                            f"`{name}`: {architecture(data.runs[name].config)}."))
     return blocks

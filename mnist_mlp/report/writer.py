@@ -2,7 +2,7 @@
 
 :func:`write_report` reads every run's stored history, draws the group overlays
 and the best model's figures into ``<out>/figures/``, evaluates the best model
-(highest *validation* accuracy; the test set never chooses) on the test images,
+(highest mean *validation* accuracy over seeds; the test set never chooses) on the test images,
 builds the Bonus 3 stability table, and renders one document twice: Markdown
 linking the PNGs, HTML embedding them as base64.
 """
@@ -30,7 +30,9 @@ from mnist_mlp.load_data import (
 from mnist_mlp.network import Network
 from mnist_mlp.report import figures
 from mnist_mlp.report.document import to_html, to_markdown
+from mnist_mlp.report.groups import run_labels
 from mnist_mlp.report.sections import BestModel, ReportData, build_document
+from mnist_mlp.report.seeds import gather
 from mnist_mlp.study.runner import run_blas_threads
 from mnist_mlp.study.stability import stability_table
 from mnist_mlp.study.store import Store
@@ -40,12 +42,12 @@ __all__ = ["write_report", "machine_info", "choose_best", "REPORT_MD", "REPORT_H
 
 REPORT_MD = "REPORT.md"
 _FIGURES = "figures"
-_FIGURES_VERSION = 3  # bump when a figure's drawing changes, to redraw cached ones
+_FIGURES_VERSION = 5  # bump when a figure's drawing changes, to redraw cached ones
 REPORT_HTML = "report.html"
 _TITLE = "MNIST MLP study: results"
 
 
-def write_report(suite, outcome, out_dir, *, data_dir=None, data=None):
+def write_report(suite, outcome, out_dir, *, data_dir=None, data=None, notes=None):
     """Write the report of ``outcome`` into ``out_dir``; return the two file paths.
 
     Figures are named by a fingerprint of what they show (the runs' setting
@@ -63,21 +65,23 @@ def write_report(suite, outcome, out_dir, *, data_dir=None, data=None):
         Where the dataset is, to evaluate the best model on the test images.
     data : tuple, optional
         ``(train_x, test_x, train_y, test_y)`` used instead of loading (tests).
+    notes : list of str, optional
+        Paragraphs added to the set-up section (e.g. what was traded for time).
     """
     out = Path(out_dir)
     store = Store(out)
     results = outcome.results
-    histories = {name: store.history(r) if r.ok else None for name, r in results.items()}
+    runs = gather(outcome, store)
     first = next(iter(results.values())).config
     source = _DataSource(first, data_dir, data)
     keep = set()
-    run_dirs = _run_dirs(store, results, out)
     report = ReportData(
-        suite=suite, outcome=outcome, histories=histories, run_dirs=run_dirs,
-        group_figures=_group_figures(suite, results, histories, out, keep, run_dirs),
+        suite=suite, outcome=outcome, runs=runs, run_dirs=_run_dirs(store, runs, out),
+        group_figures=_group_figures(suite, runs, out, keep),
         stability=stability_table(), machine=machine_info(outcome.jobs),
         data_sizes={}, normalisation=_normalisation_text(first),
         generated=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        notes=list(notes or ()),
     )
     best = choose_best(results)
     if best is not None:
@@ -95,14 +99,32 @@ def write_report(suite, outcome, out_dir, *, data_dir=None, data=None):
 
 
 def choose_best(results):
-    """The finished run with the highest validation accuracy (ties: lower validation loss).
+    """The best run's best seed: the RunResult to show as the best model, or None.
 
-    Runs without a validation split cannot be chosen: the test set never decides.
+    The run with the highest *mean* validation accuracy over its finished seeds
+    (ties: lower mean validation loss, then name); of its seeds, the one with the
+    highest validation accuracy. Runs without a validation split cannot be
+    chosen: the test set never decides.
+
+    Parameters
+    ----------
+    results : dict
+        ``{(run name, seed): RunResult}`` as in ``SuiteOutcome.results``.
     """
-    candidates = [r for r in results.values() if r.ok and r.final.get("val_acc") is not None]
-    if not candidates:
+    by_run = {}
+    for result in results.values():
+        if result.ok and result.final.get("val_acc") is not None:
+            by_run.setdefault(result.name, []).append(result)
+    if not by_run:
         return None
-    return min(candidates, key=lambda r: (-r.final["val_acc"], r.final["val_loss"], r.name))
+
+    def score(name):
+        seeds = by_run[name]
+        return (-np.mean([r.final["val_acc"] for r in seeds]),
+                np.mean([r.final["val_loss"] for r in seeds]), name)
+
+    name = min(by_run, key=score)
+    return min(by_run[name], key=lambda r: (-r.final["val_acc"], r.final["val_loss"], r.seed))
 
 
 class _DataSource:
@@ -135,10 +157,16 @@ def _fingerprint(*parts):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
 
 
-def _run_dirs(store, results, out):
-    return {name: store.run_dir(name, r.key).relative_to(out).as_posix()
-            for name, r in results.items()
-            if (store.run_dir(name, r.key) / "curves.png").exists()}
+def _run_dirs(store, runs, out):
+    """``{run name: directory of its first seed that has curves}``, relative to ``out``."""
+    dirs = {}
+    for name, run in runs.items():
+        for result in run.results.values():
+            directory = store.run_dir(result.name, result.key)
+            if (directory / "curves.png").exists():
+                dirs[name] = directory.relative_to(out).as_posix()
+                break
+    return dirs
 
 
 def _normalisation_text(config):
@@ -146,25 +174,32 @@ def _normalisation_text(config):
     return f"`{method}`: {NORMALIZATIONS[method]}"
 
 
-def _group_figures(suite, results, histories, out, keep, run_dirs):
-    """An overlay per group; a group of one run shows that run's own curves instead."""
+def _group_figures(suite, runs, out, keep):
+    """Curves and diagnostics figures per group, named by a fingerprint of what they show."""
     paths = {}
     for group in suite.groups:
-        if len(group.runs) == 1 and group.runs[0] in run_dirs:
-            paths[group.name] = f"{run_dirs[group.runs[0]]}/curves.png"
+        members = [runs[name] for name in group.runs]
+        if not any(run.ok for run in members):
             continue
-        drawn = {name: histories.get(name) for name in group.runs}
-        if not any(h is not None for h in drawn.values()):
-            continue
+        varying = [k for k in group.keys if len({repr(r.config[k]) for r in members}) > 1]
+        labels = run_labels(members, varying or group.keys)
+        drawn = {labels[r.name]: [r.histories.get(s) for s in r.ok] for r in members}
         # Losses of different kinds live on different scales: a log axis keeps all visible.
         log_loss = "loss" in group.keys
-        key = _fingerprint(group.title, log_loss,
-                           [(n, results[n].key, results[n].status) for n in group.runs])
-        path = out / _FIGURES / f"group-{group.name}-{key}.png"
-        if not path.exists():
-            figures.plot_group(drawn, path, group.title, log_loss=log_loss)
-        keep.add(path.name)
-        paths[group.name] = path.relative_to(out).as_posix()
+        key = _fingerprint(group.title, log_loss, labels,
+                           [(j, r.key, r.status) for run in members
+                            for j, r in run.results.items()])
+        paths[group.name] = {}
+        for kind in ("curves", "diagnostics"):
+            path = out / _FIGURES / f"group-{group.name}-{kind}-{key}.png"
+            if not path.exists():
+                if kind == "curves":
+                    figures.plot_group(drawn, path, f"{group.title}: loss and accuracy",
+                                       log_loss=log_loss)
+                else:
+                    figures.plot_diagnostics(drawn, path, f"{group.title}: diagnostics")
+            keep.add(path.name)
+            paths[group.name][kind] = path.relative_to(out).as_posix()
     return paths
 
 
@@ -173,7 +208,7 @@ def _best_model(result, store, out, source, keep):
 
     Returns ``(BestModel, data sizes)``.
     """
-    stem = f"best-{_fingerprint(result.name, result.key, source.label)}"
+    stem = f"best-{_fingerprint(result.name, result.seed, result.key, source.label)}"
     directory = out / _FIGURES
     names = {kind: f"{stem}-{kind}.png" for kind in ("confusion", "misclassified", "first-layer")}
     summary_path = directory / f"{stem}.json"
@@ -187,7 +222,7 @@ def _best_model(result, store, out, source, keep):
     classes = list(CLASS_NAMES.get(result.config["dataset"], [str(i) for i in range(10)]))
     relative = {"confusion": names["confusion"], "misclassified": names["misclassified"],
                 "weights": names["first-layer"]}
-    best = BestModel(result.name, summary["evaluation"], summary["test_count"],
+    best = BestModel(result.name, result.seed, summary["evaluation"], summary["test_count"],
                      {k: f"{_FIGURES}/{v}" for k, v in relative.items()}, classes)
     return best, summary["data_sizes"]
 

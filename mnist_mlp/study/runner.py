@@ -1,51 +1,64 @@
-"""Run the study: every run that has no stored result, in parallel processes.
+"""Run the study: every job that has no stored result, on an executor (local processes or Dask).
 
-Finished runs whose settings did not change are loaded from the
-:class:`~mnist_mlp.study.store.Store`; the others train, longest first,
-``jobs`` at a time. A run that fails (divergence or any other exception) is
+A job is one run trained with one seed (:class:`~mnist_mlp.study.spec.Job`);
+results are keyed by ``(run name, seed)``. Finished jobs whose settings did not
+change are loaded from the :class:`~mnist_mlp.study.store.Store`; the others
+train, longest first, ``jobs`` at a time. A run that fails (divergence or any other exception) is
 stored as failed with its error and the rest of the suite carries on.
 
-BLAS threads. Each worker gets ``cpu_count // jobs`` BLAS threads so that
-``jobs`` processes do not oversubscribe the cores. OpenBLAS, MKL and OpenMP read
-their thread count once, when NumPy is first imported, so setting it inside a
-running worker is too late (and a pool initializer runs after the worker has
-imported this module, hence NumPy). Instead :func:`run_suite` sets
-``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` in its own
-environment just before it creates the pool, and restores them afterwards.
-Workers are started with the ``spawn`` method: a fresh interpreter that inherits
-that environment and imports NumPy under it. (A ``fork``-ed worker would inherit
-the parent's already initialised BLAS with the parent's thread count.) With
-``jobs=1`` runs train in this process, with its BLAS as it is.
+Where jobs run is an :class:`~mnist_mlp.study.executors.Executor`: the local
+process pool (default), or a Dask cluster. The runner does not know which: it
+submits :func:`run_job` (a pure function of the job's settings, which returns
+the result record and the files) and, as each job completes, writes its files
+and then its ``result.json`` into the store itself, atomically. So a lost job
+leaves nothing that looks finished, and the next invocation trains only what
+has no result. BLAS threads per worker are the executor's (``cpu_count //
+jobs`` for local workers, set before they import NumPy; see
+:mod:`~mnist_mlp.study.executors`); with ``jobs=1`` jobs train in this process,
+with its BLAS as it is.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as futures
 import contextlib
-import multiprocessing
 import os
-import sys
+import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mnist_mlp.errors import ConfigError, DataError
+from mnist_mlp.fileio import atomic_write
 from mnist_mlp.load_data import ensure_dataset, load_dataset
+from mnist_mlp.study.executors import (
+    BLAS_THREAD_VARIABLES,
+    LocalExecutor,
+    blas_threads,
+    default_threads,
+)
+from mnist_mlp.study.progress import Progress
 from mnist_mlp.study.store import DETERMINISTIC_ERRORS, RunResult, Store, run_key
 from mnist_mlp.train.config import TrainConfig
 from mnist_mlp.train.trainer import CHECKPOINT_FILE, train
 
-__all__ = ["SuiteOutcome", "run_suite", "execute_run", "blas_threads", "run_blas_threads",
-           "BLAS_THREAD_VARIABLES"]
+__all__ = ["SuiteOutcome", "run_suite", "run_job", "blas_threads", "run_blas_threads",
+           "BLAS_THREAD_VARIABLES", "SCRATCH_DIR"]
 
-BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# Under the output directory: where jobs train when the workers share this filesystem.
+SCRATCH_DIR = "scratch"
 _MNIST_TRAIN_SIZE = 60_000  # for the cost estimate only
 
 
 @dataclass
 class SuiteOutcome:
-    """What :func:`run_suite` did: a result per run (suite order) and how long it took."""
+    """What :func:`run_suite` did: a result per job (suite order) and how long it took.
+
+    ``results`` maps ``(run name, seed)`` to its RunResult, runs in file order and
+    seeds innermost; ``trained`` and ``reused`` list such pairs; ``seeds`` the
+    number of seeds per run.
+    """
 
     results: dict
     seconds: float
@@ -53,9 +66,21 @@ class SuiteOutcome:
     quick: bool
     trained: list = field(default_factory=list)
     reused: list = field(default_factory=list)
+    seeds: int = 1
+    executor: str = ""           # where the jobs trained, e.g. "local process pool, 2 workers"
+    blas_threads: object = None  # the executor's BLAS threads per worker
+
+    def of_run(self, name):
+        """The results of run ``name``, one per seed, in seed order."""
+        return [result for (run, _), result in self.results.items() if run == name]
+
+    def run_names(self):
+        """The runs, in file order."""
+        return list(dict.fromkeys(run for run, _ in self.results))
 
 
-def run_suite(suite, out_dir, *, jobs=1, quick=False, data_dir=None, data=None, progress=True):
+def run_suite(suite, out_dir, *, jobs=1, quick=False, data_dir=None, data=None, progress=True,
+              seeds=None, executor=None):
     """Train what is missing from ``out_dir`` and return every run's result.
 
     Parameters
@@ -74,6 +99,11 @@ def run_suite(suite, out_dir, *, jobs=1, quick=False, data_dir=None, data=None, 
         ``(train_x, test_x, train_y, test_y)`` to use instead of loading (tests).
     progress : bool
         Show a progress bar over the runs on stderr, with a line per finished run.
+    seeds : int, optional
+        Seeds per run; the suite's ``seeds`` (or its quick seeds) when None.
+    executor : Executor, optional
+        Where the jobs train (:mod:`~mnist_mlp.study.executors`); the caller
+        opens and closes it. Default: a :class:`LocalExecutor` of ``jobs`` workers.
 
     Returns
     -------
@@ -84,33 +114,41 @@ def run_suite(suite, out_dir, *, jobs=1, quick=False, data_dir=None, data=None, 
     start = time.perf_counter()
     store = Store(out_dir)
     store.check_writable()
-    configs = {name: _with_data_dir(config, data_dir)
-               for name, config in suite.configs(quick=quick).items()}
-    outcome = SuiteOutcome({}, 0.0, jobs, quick)
+    # One entry per job: (run name, seed) -> its TrainConfig, seed included.
+    configs = {job.id: _with_data_dir(job.config, data_dir)
+               for job in suite.jobs(quick=quick, seeds=seeds)}
+    outcome = SuiteOutcome({}, 0.0, jobs, quick, seeds=suite.seed_count(quick, seeds))
     outcome.results = _stored_results(store, configs)
     outcome.reused = list(outcome.results)
-    pending = sorted((name for name in configs if name not in outcome.results),
-                     key=lambda name: -_cost(configs[name]))
+    pending = sorted((job for job in configs if job not in outcome.results),
+                     key=lambda job: -_cost(configs[job]))
     if pending and data is None:
         # Fetch once here: workers fetching the same files at once would collide.
-        for dataset in sorted({configs[name].dataset for name in pending}):
+        for dataset in sorted({configs[job].dataset for job in pending}):
             ensure_dataset(dataset, data_dir, progress=progress)
-    with _Progress(len(configs), progress) as bar:
-        for name in outcome.reused:
-            bar.finished(outcome.results[name])
-        run = _run_inline if jobs == 1 else _run_pool
-        for result in run(pending, configs, store, jobs, data, bar):
-            outcome.results[result.name] = result
-            outcome.trained.append(result.name)
-    outcome.results = {name: outcome.results[name] for name in configs}
+    given = contextlib.nullcontext(executor) if executor is not None else None
+    with Progress(len(configs), progress, status=_status_line) as bar, \
+            given or LocalExecutor(jobs) as engine:
+        outcome.jobs, outcome.executor = engine.slots, engine.description
+        outcome.blas_threads = engine.blas_threads
+        for job in outcome.reused:
+            bar.finished(outcome.results[job])
+        scratch_root = Path(out_dir).absolute() / SCRATCH_DIR if engine.shares_filesystem else None
+        for result in _execute(pending, configs, store, engine, data, scratch_root, bar):
+            outcome.results[result.job] = result
+            outcome.trained.append(result.job)
+    if scratch_root is not None:
+        with contextlib.suppress(OSError):
+            scratch_root.rmdir()  # empty once every job has ended; kept while one can resume
+    outcome.results = {job: outcome.results[job] for job in configs}
     outcome.seconds = time.perf_counter() - start
     return outcome
 
 
 def _stored_results(store, configs):
-    """``{name: RunResult}`` of the runs whose stored result can be reused as it is."""
-    stored = {name: store.load(name, run_key(config)) for name, config in configs.items()}
-    return {name: result for name, result in stored.items() if result is not None}
+    """``{(name, seed): RunResult}`` of the jobs whose stored result can be reused as it is."""
+    stored = {job: store.load(job[0], run_key(config)) for job, config in configs.items()}
+    return {job: result for job, result in stored.items() if result is not None}
 
 
 def _with_data_dir(config, data_dir):
@@ -128,104 +166,129 @@ def _cost(config):
     return config.epochs * per_epoch * weights
 
 
-# -- executing runs -------------------------------------------------------------------------
-
-def _run_inline(pending, configs, store, jobs, data, bar):
-    for name in pending:
-        bar.started([name])
-        result = execute_run(name, configs[name], store, data)
-        bar.finished(result)
-        yield result
-
+# -- executing jobs -------------------------------------------------------------------------
 
 def run_blas_threads(jobs):
-    """BLAS threads per run: ``cpu_count // jobs`` in workers; inline, whatever this process has."""
-    if jobs > 1:
-        return max(1, (os.cpu_count() or 1) // jobs)
-    configured = [os.environ[v] for v in BLAS_THREAD_VARIABLES if v in os.environ]
-    return configured[0] if configured else f"library default (up to {os.cpu_count()})"
+    """BLAS threads per job: ``cpu_count // jobs`` in workers; inline, whatever this process has."""
+    return LocalExecutor(1).blas_threads if jobs == 1 else default_threads(jobs)
 
 
-def _run_pool(pending, configs, store, jobs, data, bar):
-    threads = run_blas_threads(jobs)
-    context = multiprocessing.get_context("spawn")
-    submitted = {}
-    # Worker processes start (and import NumPy) as jobs are submitted, inside
-    # this block; the parent's environment is restored right after.
-    with blas_threads(threads):
-        pool = futures.ProcessPoolExecutor(max_workers=min(jobs, max(len(pending), 1)),
-                                           mp_context=context)
-        for name in pending:
-            submitted[pool.submit(execute_run, name, configs[name], store, data)] = name
-    try:
-        running = list(submitted)
-        bar.started([submitted[f] for f in running[:jobs]])
-        for done in futures.as_completed(submitted):
-            result = _pool_result(done, submitted[done], configs, store)
-            running.remove(done)
-            bar.finished(result)
-            bar.started([submitted[f] for f in running[:jobs]])
-            yield result
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+def _execute(pending, configs, store, executor, data, scratch_root, bar):
+    """Run the pending jobs in order; store and yield each result as it arrives.
 
-
-def _pool_result(done, name, configs, store):
-    """The worker's result, or a failed result if the worker itself died."""
-    try:
-        return done.result()
-    except Exception as exc:  # a crashed worker (BrokenProcessPool) or an unpicklable result
-        result = RunResult(name, run_key(configs[name]), "failed", configs[name].to_dict(),
-                           error=_one_line(exc), error_type=type(exc).__name__)
-        with contextlib.suppress(OSError, ValueError):
-            store.save(result)
-        return result
-
-
-@contextlib.contextmanager
-def blas_threads(count):
-    """Set the BLAS thread variables to ``count`` in ``os.environ``, restore them on exit."""
-    saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
-    os.environ.update({name: str(count) for name in BLAS_THREAD_VARIABLES})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def execute_run(name, config, store, data=None):
-    """Train one run into its store directory and record the outcome; never raises.
-
-    Runs in a worker process (or inline). Any exception during training becomes a
-    failed :class:`RunResult` carrying the error message.
+    At most ``executor.slots`` jobs are submitted at a time, the next one as
+    soon as one ends. So the longest-first order holds on any executor, and a
+    worker never holds a queued job besides the one it runs: a worker that dies
+    takes no bystander with it (on Dask, each would count a failure of its own).
     """
-    key = run_key(config)
-    run_dir = store.run_dir(name, key)
+    queue, in_flight, shown = list(pending), {}, {}
+    while queue or in_flight:
+        while queue and len(in_flight) < executor.slots:
+            job = queue.pop(0)
+            name, config = job[0], configs[job]
+            key = run_key(config)
+            scratch = None if scratch_root is None else os.fspath(scratch_root / f"{name}-{key}")
+            in_flight[executor.submit(run_job, name, key, config, data, scratch)] = job
+            # What the progress display shows of the job: its epochs, read from its log.
+            shown[job] = (_job_label(job), None if scratch is None else Path(scratch) / "train.log",
+                          config.epochs)
+        bar.started([shown[job] for job in in_flight.values()])
+        done = next(iter(executor.as_completed(list(in_flight))))
+        job = in_flight.pop(done)
+        result = _store_output(store, job[0], configs[job], done)
+        bar.finished(result)
+        yield result
+    bar.started([])
+
+
+def _job_label(job):
+    """``h1-relu seed 1``: how progress lines name a job."""
+    return f"{job[0]} seed {job[1]}"
+
+
+def _store_output(store, name, config, future):
+    """Write a finished job's files, then its ``result.json``, into the store; return its result.
+
+    The client alone writes the store, each file atomically and the result last,
+    so an interrupted or lost job leaves no result that a later invocation would trust.
+    """
+    try:
+        record, files = future.result()
+    except Exception as exc:  # noqa: BLE001 - the worker died (too often) or the result was lost
+        record, files = _failed_result(name, run_key(config), config, exc).to_dict(), {}
+    result = RunResult(**record)
+    run_dir = store.run_dir(result.name, result.key)
     run_dir.mkdir(parents=True, exist_ok=True)
+    for filename, content in files.items():
+        with atomic_write(run_dir / filename, "wb") as handle:
+            handle.write(content)
+    store.save(result)
+    return result
+
+
+def run_job(name, key, config, data=None, scratch=None):
+    """Train one job; return ``(result record, files)``. The job function of the study.
+
+    A pure function of its arguments, run by an executor in any worker: it trains
+    in ``scratch`` and hands everything back for the client to store.
+
+    Parameters
+    ----------
+    name, key : str
+        The store's name and settings key of the job (``key`` is ``run_key(config)``).
+    config : TrainConfig
+        The job's settings, its seed included.
+    data : tuple, optional
+        ``(train_x, test_x, train_y, test_y)``; loaded in the worker when None.
+    scratch : str, optional
+        Directory to train in. It keeps the checkpoint after an interrupted or
+        crashed attempt, so that the next attempt resumes from it (bit-identical
+        to an uninterrupted run), and is removed once the job has ended. None: a
+        temporary directory (workers that do not share the client's filesystem).
+
+    Returns
+    -------
+    record : dict
+        ``RunResult.to_dict()``: status, error, final metrics, timings.
+    files : dict
+        ``{file name: bytes}`` for the job's store directory: ``model.npz``,
+        ``history.json``, ``curves.png``, ``train.log`` (those that were written).
+
+    Any exception during training becomes a failed record carrying its message;
+    only an interrupt (``KeyboardInterrupt``) or a dying process escapes.
+    """
+    with contextlib.ExitStack() as stack:
+        if scratch is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mnist-mlp-job-")))
+        else:
+            work = Path(scratch)
+            work.mkdir(parents=True, exist_ok=True)
+        result = _train_job(name, key, config, data, work)
+        files = {path.name: path.read_bytes() for path in sorted(work.iterdir())
+                 if path.is_file() and path.name != CHECKPOINT_FILE}
+        if scratch is not None and (result.ok or result.error_type in DETERMINISTIC_ERRORS):
+            shutil.rmtree(work, ignore_errors=True)  # nothing left to resume from
+    return result.to_dict(), files
+
+
+def _train_job(name, key, config, data, work):
     start, cpu_start = time.perf_counter(), time.process_time()
     try:
-        history = _train(config, run_dir, data)
+        history = _train(config, work, data)
         result = _ok_result(name, key, config, history)
-        _plot_run(history, run_dir / "curves.png", name)
-    except Exception as exc:
-        result = RunResult(name, key, "failed", config.to_dict(), error=_one_line(exc),
-                           error_type=type(exc).__name__)
-        if result.error_type in DETERMINISTIC_ERRORS:
-            _remove(run_dir / CHECKPOINT_FILE)  # it would fail the same way from there
+        _plot_run(history, work / "curves.png", name)
+    except Exception as exc:  # noqa: BLE001 - recorded as the job's failure
+        result = _failed_result(name, key, config, exc)
     result.wall_seconds = time.perf_counter() - start
     result.cpu_seconds = time.process_time() - cpu_start
     result.load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     result.blas_threads = os.environ.get("OPENBLAS_NUM_THREADS")
-    store.save(result)
-    if result.ok:
-        _remove(run_dir / CHECKPOINT_FILE)  # the model and history are saved; free the space
     return result
+
+
+def _failed_result(name, key, config, exc):
+    return RunResult(name, key, "failed", config.to_dict(), error=_one_line(exc),
+                     error_type=type(exc).__name__)
 
 
 def _train(config, run_dir, data):
@@ -308,40 +371,14 @@ def _one_line(exc):
     return f"{type(exc).__name__}: {text}"
 
 
-# -- progress -------------------------------------------------------------------------------
-
-class _Progress:
-    """A tqdm bar over runs, with one line per finished run; silent when disabled."""
-
-    def __init__(self, total, enabled):
-        self.bar = None
-        if enabled:
-            from tqdm.auto import tqdm
-            self.bar = tqdm(total=total, desc="runs", unit="run", file=sys.stderr,
-                            dynamic_ncols=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.close()
-
-    def started(self, names):
-        if self.bar is not None:
-            self.bar.set_postfix_str(f"training {', '.join(names)}" if names else "")
-
-    def finished(self, result):
-        if self.bar is None:
-            return
-        self.bar.write(_status_line(result), file=sys.stderr)
-        self.bar.update(1)
-
+# -- progress (the display itself is mnist_mlp.study.progress) ---------------------------
 
 def _status_line(result):
+    label = _job_label(result.job)
     if not result.ok:
-        return f"{result.name}: FAILED - {result.error}"
-    how = "reused" if result.reused else f"trained in {result.wall_seconds:.0f} s"
+        return f"{label}: FAILED - {result.error}"
+    how = ("reused" if result.reused else
+           f"trained in {result.wall_seconds:.0f} s wall time ({result.cpu_seconds or 0:.0f} s CPU)")
     final = result.final
     val = "" if final.get("val_acc") is None else f", val {100 * final['val_acc']:.2f}%"
-    return f"{result.name}: {how}{val}, test {100 * final['test_acc']:.2f}%"
+    return f"{label}: {how}{val}, test {100 * final['test_acc']:.2f}%"

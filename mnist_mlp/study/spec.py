@@ -18,7 +18,14 @@ example):
     TrainConfig key (``variable = "activation"``), or ``"none"`` for a group of
     one run.
 ``[quick]``
-    Settings that ``--quick`` applies on top of every run (a data subset, few epochs).
+    Settings that ``--quick`` applies on top of every run (a data subset, few epochs),
+    and optionally ``seeds``, the number of seeds of a quick study.
+
+A top-level ``note = "..."`` is printed in the report's set-up section. A
+top-level ``seeds = N`` (before the first table) trains every run once per
+seed: seeds ``s, s+1, ..., s+N-1`` where ``s`` is the run's ``seed`` setting. A
+*job* is one (run, seed) pair (:class:`Job`). Without ``seeds`` a study has one
+seed; ``--quick`` uses ``[quick] seeds``, else at most two.
 
 "Controlling variables" is enforced: a group whose runs differ in any key
 outside its variable is refused, naming the group and the extra keys. Errors name
@@ -45,11 +52,13 @@ try:  # Python 3.11+
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["RunSpec", "GroupSpec", "Suite", "load_suite", "parse_suite", "settings_key_fields",
-           "NO_VARIABLE"]
+__all__ = ["RunSpec", "GroupSpec", "Suite", "Job", "load_suite", "parse_suite",
+           "settings_key_fields", "NO_VARIABLE", "QUICK_SEEDS"]
 
 NO_VARIABLE = "none"
-_TOP_LEVEL = ("defaults", "runs", "groups", "variables", "quick")
+QUICK_SEEDS = 2  # seeds of a --quick study when [quick] does not say
+_TOP_LEVEL = ("seeds", "note", "defaults", "runs", "groups", "variables", "quick")
+_QUICK_ONLY_KEYS = ("seeds",)
 _GROUP_KEYS = ("title", "variable", "runs", "note")
 _RUN_ONLY_KEYS = ("extends",)
 # Machine-specific: set on the command line (--data-dir), never part of a run's identity.
@@ -89,18 +98,66 @@ class GroupSpec:
 
 
 @dataclass(frozen=True)
+class Job:
+    """One training job: a run trained with one seed (its config carries the seed)."""
+
+    run: str
+    seed: int
+    config: TrainConfig
+
+    @property
+    def id(self):
+        """``(run name, seed)``: how results are keyed."""
+        return (self.run, self.seed)
+
+
+@dataclass(frozen=True)
 class Suite:
-    """A validated study: runs by name, groups in file order, the quick overrides."""
+    """A validated study: runs by name, groups in file order, the quick overrides, seeds.
+
+    ``seeds`` is the number of seeds of the full study, ``quick_seeds`` that of
+    ``--quick`` (None: at most :data:`QUICK_SEEDS`); ``note`` a paragraph for the
+    report's set-up section (e.g. what was traded to fit a time budget).
+    """
 
     path: str
     runs: dict
     groups: tuple
     quick: dict = field(default_factory=dict)
+    seeds: int = 1
+    quick_seeds: int | None = None
+    note: str = ""
 
     def configs(self, quick=False):
         """``{run name: TrainConfig}`` in file order, quick settings applied if asked."""
         overrides = self.quick if quick else None
         return {name: run.config(overrides) for name, run in self.runs.items()}
+
+    def seed_count(self, quick=False, seeds=None):
+        """How many seeds a study trains: ``seeds`` if given, else the file's choice."""
+        if seeds is not None:
+            if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+                raise ConfigError(f"The 'seeds' parameter must be an integer >= 1; got {seeds!r}.")
+            return seeds
+        if quick:
+            return self.quick_seeds if self.quick_seeds is not None else min(self.seeds,
+                                                                              QUICK_SEEDS)
+        return self.seeds
+
+    def jobs(self, quick=False, seeds=None):
+        """Every (run, seed) job in file order, seeds innermost.
+
+        The seeds of a run are ``seed, seed + 1, ...`` from its own ``seed`` setting,
+        so runs with the same ``seed`` setting are paired seed by seed: the same
+        validation split, batch order and (where shapes agree) initial weights.
+        """
+        count = self.seed_count(quick, seeds)
+        jobs = []
+        for name, config in self.configs(quick).items():
+            for offset in range(count):
+                seeded = TrainConfig.from_dict({**config.to_dict(), "seed": config.seed + offset})
+                jobs.append(Job(name, seeded.seed, seeded))
+        return tuple(jobs)
 
 
 def load_suite(path) -> Suite:
@@ -127,9 +184,13 @@ def parse_suite(text, source="<string>") -> Suite:
         raise ConfigError(where(unknown[0], None, f"unknown table [{unknown[0]}]; valid tables: "
                                                   f"{', '.join(_TOP_LEVEL)}"))
     defaults = _table(data, "defaults", where)
-    quick = _table(data, "quick", where)
+    quick = dict(_table(data, "quick", where))
     _check_settings("defaults", defaults, where)
-    _check_settings("quick", quick, where)
+    _check_settings("quick", quick, where, extra=_QUICK_ONLY_KEYS)
+    seeds = _seed_count(data.get("seeds", 1), where, None, "seeds")
+    quick_seeds = quick.pop("seeds", None)
+    if quick_seeds is not None:
+        quick_seeds = _seed_count(quick_seeds, where, "quick", "seeds")
     runs = _resolve_runs(_table(data, "runs", where), defaults, where)
     if not runs:
         raise ConfigError(f"{source}: the study defines no runs; add a [runs.NAME] table")
@@ -137,7 +198,19 @@ def parse_suite(text, source="<string>") -> Suite:
     groups = tuple(_group(name, spec, runs, variables, where)
                    for name, spec in _table(data, "groups", where).items())
     _check_quick(quick, runs, where)
-    return Suite(source, runs, groups, quick)
+    note = data.get("note", "")
+    if not isinstance(note, str):
+        raise ConfigError(where("", "note", f"'note' must be a string (a paragraph for the "
+                                            f"report's set-up section); got {note!r}"))
+    return Suite(source, runs, groups, quick, seeds, quick_seeds, " ".join(note.split()))
+
+
+def _seed_count(value, where, table, key):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        place = f"[{table}] " if table else ""
+        raise ConfigError(where(table or "", key, f"{place}'{key}' must be an integer >= 1 (the "
+                                                  f"number of seeds per run); got {value!r}"))
+    return value
 
 
 # -- locating lines ---------------------------------------------------------------

@@ -23,7 +23,7 @@ from decimal import Decimal, localcontext
 
 import numpy as np
 
-from mnist_mlp.activations import Softmax, softmax, stable_sigmoid
+from mnist_mlp.activations import Gelu, Selu, Softmax, Swish, softmax, stable_sigmoid
 from mnist_mlp.loss import (
     CrossEntropyLoss,
     FocalLoss,
@@ -32,6 +32,7 @@ from mnist_mlp.loss import (
 )
 
 __all__ = ["StabilityRow", "stability_table", "naive_sigmoid", "naive_sigmoid_ratio",
+           "naive_selu", "naive_swish", "naive_gelu",
            "naive_softmax", "naive_log_softmax", "naive_cross_entropy",
            "naive_log_of_stable_softmax", "naive_focal"]
 
@@ -50,6 +51,25 @@ def naive_sigmoid_ratio(x):
     r"""The equal :math:`e^{x}/(1+e^{x})`: :math:`\infty/\infty` = NaN for large :math:`x`."""
     e = np.exp(x)
     return e / (1.0 + e)
+
+
+def naive_selu(x):
+    r"""SeLU as the seed writes it, through ``np.where``: :math:`e^x` is evaluated for every
+    :math:`x`, so large positive inputs overflow in the branch that is then discarded."""
+    return np.where(x > 0, Selu.LAMBDA * x, Selu.LAMBDA * Selu.ALPHA * (np.exp(x) - 1))
+
+
+def naive_swish(x):
+    r"""Textbook :math:`x/(1+e^{-x})`: ``exp`` overflows for very negative :math:`x`."""
+    return x / (1.0 + np.exp(-x))
+
+
+def naive_gelu(x):
+    r"""The seed's tanh GeLU with its hint :math:`	anh z = (e^z-e^{-z})/(e^z+e^{-z})`:
+    :math:`\infty/\infty` = NaN once :math:`|z|` passes about 710."""
+    z = np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)
+    tanh = (np.exp(z) - np.exp(-z)) / (np.exp(z) + np.exp(-z))
+    return 0.5 * x * (1 + tanh)
 
 
 def naive_softmax(x):
@@ -109,12 +129,32 @@ def _exact_log_softmax(values):
     return [x - log_sum for x in xs]
 
 
+def _exact_tanh(z):
+    # |z| > 200: tanh is +-1 to far more than 60 digits, and e^(2z) would overflow Decimal.
+    if abs(z) > 200:
+        return Decimal(1 if z > 0 else -1)
+    return 1 - 2 / ((2 * z).exp() + 1)
+
+
+def _exact_activation(kind, x):
+    if kind == "selu":
+        lam, alpha = Decimal(Selu.LAMBDA), Decimal(Selu.ALPHA)
+        return lam * x if x > 0 else lam * alpha * (x.exp() - 1)
+    if kind == "swish":
+        return x / (1 + (-x).exp())
+    # gelu, the seed's tanh form
+    z = (2 / Decimal(np.pi)).sqrt() * (x + Decimal(0.044715) * x ** 3)
+    return Decimal("0.5") * x * (1 + _exact_tanh(z))
+
+
 def _exact(kind, values, label):
     """The exact quantity, rounded to a Python float (which may underflow to 0.0)."""
     with localcontext() as ctx:
         ctx.prec = _DIGITS
         if kind == "sigmoid":
             return [float(1 / (1 + (-Decimal(float(v))).exp())) for v in values]
+        if kind in _ELEMENTWISE_KINDS:
+            return [float(_exact_activation(kind, Decimal(float(v)))) for v in values]
         log_h = _exact_log_softmax(values)
         if kind == "softmax":
             return [float(v.exp()) for v in log_h]
@@ -180,6 +220,12 @@ _CASES = (
     ("sigmoid", "1/(1+exp(-x))", naive_sigmoid, "stable_sigmoid", stable_sigmoid, "sigmoid", False),
     ("sigmoid", "exp(x)/(1+exp(x))", naive_sigmoid_ratio, "stable_sigmoid", stable_sigmoid,
      "sigmoid", False),
+    ("SeLU", "where(x>0, λx, λα(exp(x)-1))", naive_selu, "Selu.forward",
+     lambda x: Selu().forward(x), "selu", False),
+    ("Swish", "x/(1+exp(-x))", naive_swish, "Swish.forward", lambda x: Swish().forward(x),
+     "swish", False),
+    ("GeLU", "0.5x(1+tanh(z)), tanh by exp", naive_gelu, "Gelu.forward",
+     lambda x: Gelu().forward(x), "gelu", False),
     ("softmax", "exp(x)/sum(exp(x))", naive_softmax, "softmax", softmax, "softmax", False),
     ("log-softmax", "log(exp(x)/sum(exp(x)))", naive_log_softmax, "log_softmax", log_softmax,
      "log_softmax", False),
@@ -197,10 +243,13 @@ _ROW_INPUTS = ((1000.0, 0.0, -1000.0), (-1000.0, -1000.0, -1000.0))
 _LOSS_INPUTS = (((1000.0, 0.0, -1000.0), 2), ((1000.0, 0.0, -1000.0), 0))
 
 
+_ELEMENTWISE_KINDS = ("sigmoid", "selu", "swish", "gelu")
+
+
 def _inputs(kind, takes_label):
     if takes_label:
         return _LOSS_INPUTS
-    if kind == "sigmoid":
+    if kind in _ELEMENTWISE_KINDS:
         return tuple((x, None) for x in _ELEMENTWISE_INPUTS)
     return tuple((x, None) for x in _ROW_INPUTS)
 
@@ -208,7 +257,7 @@ def _inputs(kind, takes_label):
 def _row(case, values, label, dtype):
     quantity, naive_text, naive, ours_text, ours, kind, takes_label = case
     x = np.array(values, dtype=dtype)
-    args = (x, label) if takes_label else (x if kind == "sigmoid" else x[None, :],)
+    args = (x, label) if takes_label else (x if kind in _ELEMENTWISE_KINDS else x[None, :],)
     naive_out, naive_warn = _evaluate(naive, *args)
     ours_out, ours_warn = _evaluate(ours, *args)
     exact = _exact(kind, values, label)

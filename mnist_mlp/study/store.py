@@ -1,6 +1,8 @@
-"""Per-run results on disk, keyed by a hash of the run's settings.
+"""Per-job results on disk, keyed by a hash of the job's settings.
 
-Layout under the output directory::
+A job is one run trained with one seed; the seed is one of the settings, so
+each (run, seed) pair has its own directory and result. Layout under the
+output directory::
 
     runs/<name>-<key>/result.json    status, error, timings, final metrics (written last)
     runs/<name>-<key>/history.json   the trainer's per-epoch History
@@ -31,7 +33,8 @@ from mnist_mlp.train.history import History
 __all__ = ["STORE_VERSION", "RunResult", "Store", "run_key", "DETERMINISTIC_ERRORS"]
 
 # Bump when what a run stores changes meaning, to retrain everything once.
-STORE_VERSION = 1
+# 2: per-seed jobs, paired random streams and per-epoch diagnostics in the history.
+STORE_VERSION = 2
 RESULT_FILE = "result.json"
 # Failures that repeat exactly with the same settings: reusing them saves
 # retraining a run that will diverge again. Anything else (a crash, a missing
@@ -63,7 +66,7 @@ class RunResult:
     name: str
     key: str
     status: str                     # "ok" or "failed"
-    config: dict
+    config: dict                    # includes the job's "seed"
     error: str | None = None
     error_type: str | None = None
     final: dict = field(default_factory=dict)
@@ -80,6 +83,16 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def seed(self) -> int | None:
+        """The job's seed (from its settings)."""
+        return self.config.get("seed")
+
+    @property
+    def job(self):
+        """``(run name, seed)``, the key of this result in a study's outcome."""
+        return (self.name, self.seed)
 
     def to_dict(self):
         data = asdict(self)

@@ -1,7 +1,7 @@
 """Checkpoints of a training run: everything needed to resume it to the same bits.
 
-One ``.npz`` holds the weights, the optimiser state, the training generator's
-state, the history and the early-stopping state; it loads with
+One ``.npz`` holds the weights, the optimiser state, the training generators'
+states, the history and the early-stopping state; it loads with
 ``allow_pickle=False``. Written atomically after every epoch by
 :func:`mnist_mlp.train.trainer.train`.
 """
@@ -19,7 +19,7 @@ from mnist_mlp.train.history import History
 __all__ = ["load_checkpoint", "save_checkpoint"]
 
 _CHECKPOINT_FORMAT = "mnist-mlp checkpoint"
-_CHECKPOINT_VERSION = 1
+_CHECKPOINT_VERSION = 2  # 2: a separate noise generator (dropout, augmentation)
 
 
 def save_checkpoint(path, run, config):
@@ -39,7 +39,8 @@ def save_checkpoint(path, run, config):
             optim_scalars[key] = value
     header = {"format": _CHECKPOINT_FORMAT, "version": _CHECKPOINT_VERSION,
               "config": config.to_dict(), "epoch": run.epoch, "iteration": run.iteration,
-              "rng": run.rng.bit_generator.state, "optimizer": optim_scalars,
+              "rng": run.rng.bit_generator.state,
+              "noise_rng": run.noise_rng.bit_generator.state, "optimizer": optim_scalars,
               "best_loss": run.best_loss if math.isfinite(run.best_loss) else None,
               "best_epoch": run.best_epoch, "bad_epochs": run.bad_epochs,
               "history": run.history.to_dict()}
@@ -81,6 +82,7 @@ def load_checkpoint(path, run, config):
     try:
         run.optimizer.load_state_dict(optim_state)
         run.rng.bit_generator.state = header["rng"]
+        run.noise_rng.bit_generator.state = header["noise_rng"]
     except (ValueError, TypeError, KeyError) as exc:
         raise DataError(f"{path}: cannot restore the optimiser or generator state ({exc})") from None
     run.history = History.from_dict(header["history"])

@@ -46,16 +46,26 @@ class History:
         :mod:`mnist_mlp.train.chance`. False in histories written before the field.
     config : dict or None
         ``TrainConfig.to_dict()`` of the run, for the record.
+    initial : dict or None
+        The diagnostics (:mod:`mnist_mlp.train.diagnostics`) of the initial
+        weights, before the first step: runs of the same seed start from the same
+        weights where shapes agree, so this compares e.g. activations cleanly.
+
+    Records written by :func:`~mnist_mlp.train.trainer.train` also carry the
+    diagnostics of the epoch's end (``grad_norm``, ``dead_relu``,
+    ``saturated_sigmoid``, ``grad_correct``, ``grad_wrong``,
+    ``zero_grad_correct``, ``train_eval_loss``, ``train_eval_acc``).
     """
 
     def __init__(self, records=None, iterations=None, best_epoch=None, stopped_early=False,
-                 config=None, at_chance=False):
+                 config=None, at_chance=False, initial=None):
         self.records = list(records or [])
         self.iterations = list(iterations or [])
         self.best_epoch = best_epoch
         self.stopped_early = bool(stopped_early)
         self.config = config
         self.at_chance = bool(at_chance)
+        self.initial = initial
 
     def __len__(self):
         return len(self.records)
@@ -86,7 +96,7 @@ class History:
     def to_dict(self):
         return {"format": _FORMAT, "records": self.records, "iterations": self.iterations,
                 "best_epoch": self.best_epoch, "stopped_early": self.stopped_early,
-                "at_chance": self.at_chance, "config": self.config}
+                "at_chance": self.at_chance, "config": self.config, "initial": self.initial}
 
     @classmethod
     def from_dict(cls, data):
@@ -94,7 +104,7 @@ class History:
             raise DataError("not an mnist-mlp history (its 'format' field is missing or different)")
         return cls(data.get("records"), data.get("iterations"), data.get("best_epoch"),
                    data.get("stopped_early", False), data.get("config"),
-                   data.get("at_chance", False))
+                   data.get("at_chance", False), data.get("initial"))
 
     def save(self, path):
         """Write the history as JSON to ``path``, atomically. NaN is written as null."""

@@ -8,11 +8,16 @@ training process, any information about testing samples should never be
 introduced". Test metrics are computed after each epoch to be reported; no
 weight, learning rate, stopping decision or best-epoch choice ever reads them.
 
-Randomness: four independent generators are spawned from ``seed`` (validation
-split, initial weights, training, test subset), so e.g. a different validation
-size leaves the initial weights unchanged. The training generator draws the
-batch order, the dropout masks and the augmentation, and its state is saved in
-every checkpoint.
+Randomness: independent generators are spawned from ``seed`` (validation
+split, initial weights, batch order, test subset, noise, diagnostics probe), so
+e.g. a different validation size leaves the initial weights unchanged. The
+batch order has a generator of its own and the dropout masks and augmentation
+draw from the *noise* generator: two runs with the same seed therefore see the
+same batches in the same order even when only one of them uses dropout, and
+start from the same weights wherever their layer shapes agree. That makes the
+study's comparisons paired. Both training generators are saved in every
+checkpoint. Per-epoch diagnostics (:mod:`mnist_mlp.train.diagnostics`) are
+measured on a fixed probe drawn from its own generator.
 
 This module imports NumPy and the package only; ``tqdm`` is imported when a
 progress bar is asked for.
@@ -35,6 +40,7 @@ from mnist_mlp.errors import ConfigError, DataError, DivergenceError
 from mnist_mlp.network import Network
 from mnist_mlp.optim import make_schedule
 from mnist_mlp.solve_net import data_iterator, evaluate_net
+from mnist_mlp.train import diagnostics
 from mnist_mlp.train.build import NUM_CLASSES, build_loss, build_model
 from mnist_mlp.train.chance import check_chance, lower_lr_hint
 from mnist_mlp.train.checkpoint import load_checkpoint, save_checkpoint
@@ -66,9 +72,11 @@ def random_streams(seed):
     """Independent generators for each purpose, all from one seed.
 
     ``"split"`` draws the validation split, ``"init"`` the initial weights, ``"train"``
-    the batch order, dropout masks and augmentation, ``"test"`` the test subset.
+    the batch order, ``"noise"`` dropout masks and augmentation, ``"probe"`` the
+    diagnostics subset, ``"test"`` the test subset.
     """
-    names = ("split", "init", "train", "test")
+    # Appending a name keeps the earlier children: SeedSequence child i depends on i only.
+    names = ("split", "init", "train", "test", "noise", "probe")
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {name: np.random.default_rng(child) for name, child in zip(names, children)}
 
@@ -120,7 +128,7 @@ class _Run:
     model: Network
     loss: object
     optimizer: object
-    rng: np.random.Generator
+    rng: np.random.Generator      # the batch order
     history: History
     epoch: int = 0                # epochs completed
     iteration: int = 0            # training iterations completed, across epochs
@@ -128,6 +136,8 @@ class _Run:
     best_epoch: int | None = None
     bad_epochs: int = 0           # epochs since the validation loss last improved
     best_params: dict | None = None
+    probe: np.ndarray | None = None   # indices into the training data for the diagnostics
+    noise_rng: np.random.Generator | None = None  # dropout masks and augmentation
 
 
 def _progress_bar(progress, total, epoch, epochs):
@@ -166,14 +176,14 @@ def _train_epoch(run, data, config, lr, augment, bar):
     The per-batch work is forward, loss, backward and one optimiser step; the
     accuracy reuses the forward output and the log averages are running sums.
     """
-    model, loss, rng = run.model, run.loss, run.rng
+    model, loss, rng, noise = run.model, run.loss, run.rng, run.noise_rng
     model.train()
     dtype = np.dtype(config.dtype)
     epoch_loss = epoch_correct = window_loss = window_correct = 0.0
     window_batches = window_samples = 0
     for x, labels in data_iterator(data.train_x, data.train_y, config.batch_size, rng=rng):
         if augment is not None:
-            x = augment(x, rng)
+            x = augment(x, noise)
         out = model.forward(x)
         target = onehot_encoding(labels, NUM_CLASSES, dtype=dtype)
         batch_loss = loss.forward(out, target)
@@ -208,16 +218,22 @@ def _log_window(run, bar, mean_loss, accuracy):
 
 
 def _epoch_record(run, data, config, lr, train_metrics, seconds):
-    """Evaluate on validation and test data; the test numbers are recorded, never used."""
+    """Evaluate on validation and test data; the test numbers are recorded, never used.
+
+    The record also carries the diagnostics measured on the training probe
+    (``train_eval_loss``, ``train_eval_acc`` and the rest of
+    :data:`~mnist_mlp.train.diagnostics.DIAGNOSTIC_KEYS`).
+    """
     val_loss = val_acc = None
     if data.val_x is not None:
         val = evaluate_net(run.model, run.loss, data.val_x, data.val_y, _EVAL_BATCH)
         val_loss, val_acc = val.loss, val.accuracy
     test = evaluate_net(run.model, run.loss, data.test_x, data.test_y, _EVAL_BATCH)
     test_loss, test_acc = test.loss, test.accuracy
+    probe = data.train_x[run.probe], data.train_y[run.probe]
     return {"epoch": run.epoch + 1, "train_loss": train_metrics[0], "train_acc": train_metrics[1],
             "val_loss": val_loss, "val_acc": val_acc, "test_loss": test_loss, "test_acc": test_acc,
-            "lr": lr, "seconds": seconds}
+            "lr": lr, "seconds": seconds, **diagnostics.measure(run.model, run.loss, *probe)}
 
 
 def _should_stop(run, record, config):
@@ -313,11 +329,15 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
     data, norm_meta = prepare_data(config, data, streams)
     schedule = make_schedule(config.schedule, config.learning_rate, config.epochs,
                              warmup_epochs=config.warmup_epochs)
-    run = _Run(model=build_model(config, streams["init"], dropout_rng=streams["train"]),
+    run = _Run(model=build_model(config, streams["init"], dropout_rng=streams["noise"]),
                loss=build_loss(config), optimizer=config.make_optimizer(), rng=streams["train"],
-               history=History(config=config.to_dict()))
+               noise_rng=streams["noise"], history=History(config=config.to_dict()),
+               probe=diagnostics.probe_indices(data.train_y, streams["probe"]))
     out = _prepare_out_dir(out_dir, resume, config, run, log)
     augment = augment_batch if config.augment else None
+    if run.epoch == 0:  # the initial weights' diagnostics (a resumed run has them already)
+        run.history.initial = diagnostics.measure(run.model, run.loss, data.train_x[run.probe],
+                                                  data.train_y[run.probe])
     while run.epoch < config.epochs and not run.history.stopped_early:
         _run_epoch(run, data, config, schedule, augment, progress, log)
         if out is not None:
