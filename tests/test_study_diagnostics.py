@@ -17,7 +17,8 @@ from mnist_mlp.loss import CrossEntropyLoss, HingeLoss, SoftmaxCrossEntropyLoss
 from mnist_mlp.network import Network
 from mnist_mlp.train import diagnostics
 from mnist_mlp.train import trainer as trainer_module
-from mnist_mlp.train.trainer import TrainConfig, train
+from mnist_mlp.train.config import TrainConfig
+from mnist_mlp.train.trainer import train
 
 RNG = np.random.default_rng(0)
 
