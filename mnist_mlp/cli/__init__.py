@@ -17,7 +17,7 @@ from mnist_mlp.errors import MnistMlpError
 __all__ = ["main", "build_parser"]
 
 # Subcommand modules, in the order ``mnist-mlp --help`` lists them.
-_COMMAND_MODULES = ("fetch", "check", "train", "evaluate", "predict", "report")
+_COMMAND_MODULES = ("fetch", "check", "train", "evaluate", "predict", "report", "tune")
 
 
 def build_parser() -> argparse.ArgumentParser:

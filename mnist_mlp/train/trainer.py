@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_mlp import load_data
-from mnist_mlp.data.augment import augment_batch
+from mnist_mlp.data.augment import AUGMENTATIONS
 from mnist_mlp.errors import ConfigError, DataError, DivergenceError
 from mnist_mlp.network import Network
 from mnist_mlp.optim import make_optimizer, make_schedule
@@ -246,7 +246,9 @@ def _epoch_record(run, data, config, lr, train_metrics, seconds):
     val_loss = val_acc = None
     if data.val_x is not None:
         val_loss, val_acc = _loss_and_accuracy(run.model, run.loss, data.val_x, data.val_y)
-    test_loss, test_acc = _loss_and_accuracy(run.model, run.loss, data.test_x, data.test_y)
+    test_loss = test_acc = None
+    if data.test_x is not None:  # None when the caller withholds the test set (tuning)
+        test_loss, test_acc = _loss_and_accuracy(run.model, run.loss, data.test_x, data.test_y)
     return {"epoch": run.epoch + 1, "train_loss": train_metrics[0], "train_acc": train_metrics[1],
             "val_loss": val_loss, "val_acc": val_acc, "test_loss": test_loss, "test_acc": test_acc,
             "lr": lr, "seconds": seconds}
@@ -277,7 +279,7 @@ def _format_record(record, epochs):
             + f" | lr {record['lr']:.4g} | {record['seconds']:.1f} s")
 
 
-def _run_epoch(run, data, config, schedule, augment, progress, log):
+def _run_epoch(run, data, config, schedule, augment, progress, log, on_epoch=None):
     """Train one epoch, record it, decide whether to stop."""
     lr = schedule(run.epoch)
     n_batches = -(-len(data.train_y) // config.batch_size)
@@ -298,13 +300,15 @@ def _run_epoch(run, data, config, schedule, augment, progress, log):
     stop = _should_stop(run, record, config)
     run.epoch += 1
     log(_format_record(record, config.epochs))
+    if on_epoch is not None:
+        on_epoch(record)  # may raise to end the run (a pruned trial)
     if stop:
         run.history.stopped_early = True
         log(f"early stopping: the validation loss has not improved for {config.patience} epochs; "
             f"restoring the weights of epoch {run.best_epoch}")
 
 
-def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=None):
+def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=None, on_epoch=None):
     """Train the network ``config`` describes; return ``(model, history)``.
 
     Parameters
@@ -316,6 +320,8 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
     data : tuple, optional
         ``(train_x, test_x, train_y, test_y)`` already loaded and normalised as
         ``config.normalize`` says; by default the dataset is loaded (and fetched if missing).
+        ``test_x`` and ``test_y`` may be None: nothing is then evaluated on a test set
+        (the tuner withholds it), and ``test_subset`` must be None.
     resume : bool
         Continue from ``out_dir/checkpoint.npz``; the result is bit-identical to an
         uninterrupted run.
@@ -323,6 +329,9 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
         Show a tqdm bar per epoch on stderr (only when stderr is a terminal).
     log : callable, optional
         Receives one line per epoch; ``logging.getLogger("mnist_mlp.train.trainer").info`` by default.
+    on_epoch : callable, optional
+        Called with each epoch's record (the dict stored in the history) after it
+        is logged; an exception it raises ends training and propagates.
 
     Returns
     -------
@@ -349,9 +358,10 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
                loss=build_loss(config), optimizer=_make_optimizer(config), rng=streams["train"],
                history=History(config=config.to_dict()))
     out = _prepare_out_dir(out_dir, resume, config, run, log)
-    augment = augment_batch if config.augment else None
+    augment = None if config.augment is False else AUGMENTATIONS[
+        "affine" if config.augment is True else config.augment]
     while run.epoch < config.epochs and not run.history.stopped_early:
-        _run_epoch(run, data, config, schedule, augment, progress, log)
+        _run_epoch(run, data, config, schedule, augment, progress, log, on_epoch)
         if out is not None:
             save_checkpoint(out / CHECKPOINT_FILE, run, config)
     _finish(run, config)
