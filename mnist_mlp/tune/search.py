@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
+import warnings
 from pathlib import Path
 
 from mnist_mlp.errors import ConfigError
@@ -145,7 +146,10 @@ def run_search(study, space, out_dir, trials, executor, *, jobs=1, timeout=None,
         in_time = deadline is None or time.monotonic() < deadline
         while room > 0 and len(pending) < jobs and in_time:
             trial = study.ask()
-            values = space.suggest(trial)
+            with warnings.catch_warnings():
+                # The baseline (trial 0) may lie outside a range; Optuna uses it anyway.
+                warnings.filterwarnings("ignore", message="Fixed parameter .* out of range")
+                values = space.suggest(trial)
             job = TrialJob(storage_path, study.study_name, trial._trial_id, trial.number,
                            space.config(values, **(overrides or {})).to_dict(), space.search["warmup_epochs"],
                            space.search["startup_trials"])
