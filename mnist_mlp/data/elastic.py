@@ -81,7 +81,10 @@ def elastic_field(n, rng, alpha=SIMARD_ALPHA, sigma=SIMARD_SIGMA, shape=_DEFAULT
     _check_real("alpha", alpha, 0, allow_low=True)
     _check_real("sigma", sigma, 0, allow_low=False)
     height, width = shape
-    noise = rng.uniform(-1.0, 1.0, size=(n, 2, height, width)).astype(dtype, copy=False)
+    # float32 draws are half the cost of float64 ones; 2u - 1 is uniform in [-1, 1).
+    noise = rng.random((n, 2, height, width), dtype=np.float32).astype(dtype, copy=False)
+    noise *= 2
+    noise -= 1
     rows = gaussian_matrix(height, float(sigma), np.dtype(dtype))
     cols = gaussian_matrix(width, float(sigma), np.dtype(dtype))
     smooth = np.matmul(np.matmul(rows, noise), cols.T)
@@ -136,17 +139,22 @@ def warp_field(x, field, background=None, image_shape=_DEFAULT_SHAPE):
     padded = np.empty((n, height + 3, width + 3), dtype=work)
     padded[...] = fill[:, None, None]
     padded[:, 1:height + 1, 1:width + 1] = flat.reshape(n, height, width)
-    source_r = np.clip(field[:, 0] + (np.arange(height, dtype=work)[:, None] + 1), 0, height + 1)
-    source_c = np.clip(field[:, 1] + (np.arange(width, dtype=work)[None, :] + 1), 0, width + 1)
+    source_r = _clamp(field[:, 0] + (np.arange(height, dtype=work)[:, None] + 1), height + 1)
+    source_c = _clamp(field[:, 1] + (np.arange(width, dtype=work)[None, :] + 1), width + 1)
     r0, c0 = np.floor(source_r), np.floor(source_c)
     fr, fc = source_r - r0, source_c - c0
     stride = width + 3
-    index = (r0 * stride + c0).astype(np.intp) + (np.arange(n) * (height + 3) * stride)[:, None, None]
+    r0 *= stride
+    r0 += c0
+    index = r0.astype(np.intp)
+    index += (np.arange(n) * (height + 3) * stride)[:, None, None]
     values = padded.reshape(-1)
-    top = np.take(values, index)
-    top_right = np.take(values, index + 1)
-    bottom = np.take(values, index + stride)
-    bottom_right = np.take(values, index + stride + 1)
+    # The neighbours are gathers from shifted views (no shifted index arrays); "clip"
+    # (the indices are valid anyway) skips the buffered copy of the default mode.
+    top = np.take(values, index, mode="clip")
+    top_right = np.take(values[1:], index, mode="clip")
+    bottom = np.take(values[stride:], index, mode="clip")
+    bottom_right = np.take(values[stride + 1:], index, mode="clip")
     top += fc * (top_right - top)
     bottom += fc * (bottom_right - bottom)
     top += fr * (bottom - top)
@@ -154,6 +162,13 @@ def warp_field(x, field, background=None, image_shape=_DEFAULT_SHAPE):
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+
+def _clamp(values, high):
+    """``values`` limited to [0, high] in place (np.clip is ~10x slower on small arrays)."""
+    np.maximum(values, 0, out=values)
+    np.minimum(values, high, out=values)
+    return values
 
 
 def _check_real(name, value, low, allow_low):
