@@ -12,7 +12,6 @@ the test split, to evaluate the finished model once.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -146,7 +145,3 @@ def _test_split(config):
     stats = _CACHE[(config.dataset, config.data_dir, method, config.dtype)][3]
     return load_data.normalize_images(images, method, stats=stats, dtype=config.dtype), labels
 
-
-def finite(value):
-    """``value`` if it is a finite float, else None (for JSON)."""
-    return value if isinstance(value, float) and math.isfinite(value) else None

@@ -127,7 +127,7 @@ def write_report(out_dir, summary, rows, drawn):
                       _mean_std([r["val_acc"] for r in baseline["final"]]),
                       _mean_std([r["test_acc"] for r in baseline["final"]]), str(len(baseline["final"]))]],
                     numeric={1, 2, 3, 4, 5}),
-              Para("Best parameters: " + ", ".join(f"`{k} = {v!r}`" for k, v in best["params"].items())),
+              Para("Best parameters: " + ", ".join(f"`{k} = {_cell(v)}`" for k, v in best["params"].items())),
               Heading(2, "Figures")]
     blocks += [Image(name, caption) for name, caption in _FIGURES if name in drawn]
     if len(drawn) < len(_FIGURES):

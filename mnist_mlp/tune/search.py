@@ -150,6 +150,7 @@ def run_search(study, space, out_dir, trials, executor, *, jobs=1, timeout=None,
                 # The baseline (trial 0) may lie outside a range; Optuna uses it anyway.
                 warnings.filterwarnings("ignore", message="Fixed parameter .* out of range")
                 values = space.suggest(trial)
+            # Optuna has no public name for a trial's storage id; workers need it to report.
             job = TrialJob(storage_path, study.study_name, trial._trial_id, trial.number,
                            space.config(values, **(overrides or {})).to_dict(), space.search["warmup_epochs"],
                            space.search["startup_trials"])
