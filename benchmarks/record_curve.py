@@ -33,6 +33,9 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--every", type=int, default=25)
     parser.add_argument("--png", type=Path)
+    parser.add_argument("--per-epoch", type=float, metavar="SECONDS",
+                        help="plot against epochs x SECONDS (a quiet machine's epoch time) instead of "
+                        "the measured wall clock, which a loaded machine stretches")
     args = parser.parse_args(argv)
     finals = []
     curves = {run: _curve(run) for run in args.runs}
@@ -54,11 +57,14 @@ def main(argv=None):
 
         fig, ax = plt.subplots(figsize=(7, 4))
         for run, rows in curves.items():
-            ax.plot([r[1] for r in rows], [100 * r[3] for r in rows], label=f"{run.name} test")
+            x = [r[0] * args.per_epoch / 60 if args.per_epoch else r[1] for r in rows]
+            ax.plot(x, [100 * r[3] for r in rows], label=f"{run.name} test")
             if rows[0][2] is not None:
-                ax.plot([r[1] for r in rows], [100 * r[2] for r in rows], ":", label=f"{run.name} validation")
+                ax.plot(x, [100 * r[2] for r in rows], ":", label=f"{run.name} validation")
         ax.axhline(0.7, color="grey", lw=0.8, ls="--", label="Simard 2003, elastic: 0.70%")
-        ax.set(xlabel="wall-clock training time (minutes)", ylabel="error (%)", ylim=(0, 3))
+        xlabel = (f"training time (minutes at {args.per_epoch:g} s per epoch)" if args.per_epoch
+                  else "wall-clock training time (minutes)")
+        ax.set(xlabel=xlabel, ylabel="error (%)", ylim=(0, 3))
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(args.png, dpi=90)

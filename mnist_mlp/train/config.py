@@ -122,7 +122,8 @@ def _check_augment(value):
         return bool(value)
     if isinstance(value, str) and value in names:
         return names[value]
-    raise ConfigError(_message("augment", "true, false or one of " + ", ".join(names), value))
+    raise ConfigError(_message("augment", "true or false", value)[:-1]
+                      + f" (or the name of an augmentation: {', '.join(names)}).")
 
 
 # Names users bring from the command line, the seed's config dict or other tools.

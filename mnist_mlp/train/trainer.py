@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_mlp import load_data
-from mnist_mlp.data.augment import AUGMENTATIONS
+from mnist_mlp.data.augment import AUGMENTATIONS, augment_batch
 from mnist_mlp.errors import ConfigError, DataError, DivergenceError
 from mnist_mlp.network import Network
 from mnist_mlp.optim import make_optimizer, make_schedule
@@ -358,8 +358,7 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
                loss=build_loss(config), optimizer=_make_optimizer(config), rng=streams["train"],
                history=History(config=config.to_dict()))
     out = _prepare_out_dir(out_dir, resume, config, run, log)
-    augment = None if config.augment is False else AUGMENTATIONS[
-        "affine" if config.augment is True else config.augment]
+    augment = _augmenter(config.augment)
     while run.epoch < config.epochs and not run.history.stopped_early:
         _run_epoch(run, data, config, schedule, augment, progress, log, on_epoch)
         if out is not None:
@@ -371,6 +370,13 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
         run.model.save(out / MODEL_FILE, metadata=metadata)
         run.history.save(out / HISTORY_FILE)
     return run.model, run.history
+
+
+def _augmenter(name):
+    """The batch transform of ``config.augment``: None, the affine one (True) or a named one."""
+    if name is False:
+        return None
+    return augment_batch if name is True else AUGMENTATIONS[name]
 
 
 def _prepare_out_dir(out_dir, resume, config, run, log):
