@@ -26,7 +26,7 @@ EXIT_BUG = 70  # EX_SOFTWARE of BSD's sysexits.h: an internal software error
 
 # Subcommand modules, in the order ``mnist-mlp --help`` lists them.
 _COMMAND_MODULES = (
-    "fetch", "check", "train", "evaluate", "predict", "report", "serve",
+    "fetch", "check", "train", "evaluate", "predict", "report", "tune", "serve",
     "handout", "grade", "bundle", "similarity",
 )
 

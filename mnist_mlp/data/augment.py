@@ -29,9 +29,11 @@ import threading
 import numpy as np
 
 from mnist_mlp import checks
+from mnist_mlp.data.elastic import elastic_distort
 from mnist_mlp.errors import ConfigError
 
-__all__ = ["augment_batch", "warp_affine", "random_shift"]
+__all__ = ["augment_batch", "warp_affine", "random_shift", "elastic_distort", "affine_then_elastic",
+           "AUGMENTATIONS"]
 
 _DEFAULT_SHAPE = (28, 28)
 
@@ -170,6 +172,16 @@ def random_shift(x, rng, max_shift=2, background=None, image_shape=_DEFAULT_SHAP
     cols = (k - offsets[:, 1])[:, None, None] + np.arange(width)[None, None, :]
     out = padded[np.arange(n)[:, None, None], rows, cols]
     return out.reshape(np.shape(x))
+
+
+def affine_then_elastic(x, rng):
+    """:func:`augment_batch` (small affine map), then :func:`elastic_distort` (Simard's field)."""
+    return elastic_distort(augment_batch(x, rng), rng)
+
+
+# The values of TrainConfig.augment (True means "affine", the original option).
+AUGMENTATIONS = {"affine": augment_batch, "elastic": elastic_distort,
+                 "affine+elastic": affine_then_elastic}
 
 
 # -- helpers -----------------------------------------------------------------------------

@@ -65,6 +65,17 @@ def _check_alpha(value):
     raise ConfigError(checks.message("alpha", rule, value))
 
 
+def _check_augment(value):
+    """False / True for none / affine (as before, so old configs hash the same), else the name."""
+    names = {"none": False, "affine": True, "elastic": "elastic", "affine+elastic": "affine+elastic"}
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str) and value in names:
+        return names[value]
+    raise ConfigError(checks.message("augment", "true or false", value)[:-1]
+                      + f" (or the name of an augmentation: {', '.join(names)}).")
+
+
 # Names users bring from the command line, the seed's config dict or other tools.
 _KEY_ALIASES = {"lr": "learning_rate", "max_epoch": "epochs", "warmup": "warmup_epochs",
                 "wd": "weight_decay", "layers": "hidden"}
@@ -110,8 +121,10 @@ class TrainConfig:
     batch_size, epochs : int >= 1
     dropout : float in [0, 1)
         Dropout after every hidden activation; 0 adds no Dropout layer.
-    augment : bool
-        Randomly shift, rotate and scale every training batch.
+    augment : bool or {"none", "affine", "elastic", "affine+elastic"}
+        Augment every training batch: True or ``"affine"`` randomly shifts, rotates
+        and scales; ``"elastic"`` applies Simard's elastic distortions (sigma 4,
+        alpha 34); ``"affine+elastic"`` both. Stored as False / True for none / affine.
     init : {"gaussian", "he", "xavier"}
         ``"gaussian"`` draws N(0, init_std^2), the seed's scheme.
     init_std : float > 0
@@ -148,7 +161,7 @@ class TrainConfig:
     batch_size: int = 100
     epochs: int = 20
     dropout: float = 0.0
-    augment: bool = False
+    augment: bool | str = False
     init: str = "he"
     init_std: float = 0.01
     seed: int = 0
@@ -200,7 +213,8 @@ class TrainConfig:
         self.weight_decay = checks.real("weight_decay", self.weight_decay, 0)
         self.dropout = checks.real("dropout", self.dropout, 0, 1)
         self.init_std = checks.real("init_std", self.init_std, 0, low_open=True)
-        for key in ("nesterov", "augment", "early_stopping"):
+        self.augment = _check_augment(self.augment)
+        for key in ("nesterov", "early_stopping"):
             setattr(self, key, checks.boolean(key, getattr(self, key)))
         for key, minimum in (("warmup_epochs", 0), ("batch_size", 1), ("epochs", 1), ("seed", 0),
                              ("validation_size", 0), ("patience", 1), ("disp_freq", 1)):

@@ -85,8 +85,13 @@ def _check_data(data):
         train_x, test_x, train_y, test_y = data
     except (TypeError, ValueError):
         raise DataError("data must be the tuple (train_x, test_x, train_y, test_y)") from None
-    train_x, test_x, train_y, test_y = (np.asarray(a) for a in (train_x, test_x, train_y, test_y))
-    for name, x, y in (("training", train_x, train_y), ("test", test_x, test_y)):
+    if test_x is None and test_y is None:  # the tuner withholds the test set
+        train_x, train_y = np.asarray(train_x), np.asarray(train_y)
+        checks = (("training", train_x, train_y),)
+    else:
+        train_x, test_x, train_y, test_y = (np.asarray(a) for a in (train_x, test_x, train_y, test_y))
+        checks = (("training", train_x, train_y), ("test", test_x, test_y))
+    for name, x, y in checks:
         if x.ndim != 2 or x.shape[1] != INPUT_SIZE or y.shape != (len(x),):
             raise DataError(f"the {name} data must be ({INPUT_SIZE}-column images, labels) of equal "
                             f"length; got shapes {x.shape} and {y.shape}")
@@ -122,7 +127,7 @@ def prepare_data(config, data, streams):
     dtype = np.dtype(config.dtype)
     train_idx, val_idx = split_indices(train_y, config.validation_size, config.train_subset,
                                        streams["split"])
-    if config.test_subset is not None:
+    if config.test_subset is not None and test_y is not None:
         if config.test_subset > len(test_y):
             raise ConfigError(_message("test_subset", f"<= {len(test_y)} (the test set size)",
                                        config.test_subset))
@@ -133,5 +138,6 @@ def prepare_data(config, data, streams):
         train_x=np.asarray(train_x[train_idx], dtype=dtype), train_y=np.asarray(train_y[train_idx]),
         val_x=np.asarray(train_x[val_idx], dtype=dtype) if has_val else None,
         val_y=np.asarray(train_y[val_idx]) if has_val else None,
-        test_x=np.asarray(test_x, dtype=dtype), test_y=np.asarray(test_y),
+        test_x=None if test_x is None else np.asarray(test_x, dtype=dtype),
+        test_y=None if test_y is None else np.asarray(test_y),
     ), norm_meta

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_mlp import load_data
-from mnist_mlp.data.augment import augment_batch
+from mnist_mlp.data.augment import AUGMENTATIONS, augment_batch
 from mnist_mlp.errors import ConfigError, DataError, DivergenceError
 from mnist_mlp.network import Network
 from mnist_mlp.optim import make_schedule
@@ -228,8 +228,10 @@ def _epoch_record(run, data, config, lr, train_metrics, seconds):
     if data.val_x is not None:
         val = evaluate_net(run.model, run.loss, data.val_x, data.val_y, _EVAL_BATCH)
         val_loss, val_acc = val.loss, val.accuracy
-    test = evaluate_net(run.model, run.loss, data.test_x, data.test_y, _EVAL_BATCH)
-    test_loss, test_acc = test.loss, test.accuracy
+    test_loss = test_acc = None
+    if data.test_x is not None:  # None when the caller withholds the test set (tuning)
+        test = evaluate_net(run.model, run.loss, data.test_x, data.test_y, _EVAL_BATCH)
+        test_loss, test_acc = test.loss, test.accuracy
     probe = data.train_x[run.probe], data.train_y[run.probe]
     return {"epoch": run.epoch + 1, "train_loss": train_metrics[0], "train_acc": train_metrics[1],
             "val_loss": val_loss, "val_acc": val_acc, "test_loss": test_loss, "test_acc": test_acc,
@@ -261,7 +263,7 @@ def _format_record(record, epochs):
             + f" | lr {record['lr']:.4g} | {record['seconds']:.1f} s")
 
 
-def _run_epoch(run, data, config, schedule, augment, progress, log):
+def _run_epoch(run, data, config, schedule, augment, progress, log, on_epoch=None):
     """Train one epoch, record it, decide whether to stop."""
     lr = schedule(run.epoch)
     n_batches = -(-len(data.train_y) // config.batch_size)
@@ -282,13 +284,15 @@ def _run_epoch(run, data, config, schedule, augment, progress, log):
     stop = _should_stop(run, record, config)
     run.epoch += 1
     log(_format_record(record, config.epochs))
+    if on_epoch is not None:
+        on_epoch(record)  # may raise to end the run (a pruned trial)
     if stop:
         run.history.stopped_early = True
         log(f"early stopping: the validation loss has not improved for {config.patience} epochs; "
             f"restoring the weights of epoch {run.best_epoch}")
 
 
-def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=None):
+def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=None, on_epoch=None):
     """Train the network ``config`` describes; return ``(model, history)``.
 
     Parameters
@@ -300,6 +304,8 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
     data : tuple, optional
         ``(train_x, test_x, train_y, test_y)`` already loaded and normalised as
         ``config.normalize`` says; by default the dataset is loaded (and fetched if missing).
+        ``test_x`` and ``test_y`` may be None: nothing is then evaluated on a test set
+        (the tuner withholds it), and ``test_subset`` must be None.
     resume : bool
         Continue from ``out_dir/checkpoint.npz``; the result is bit-identical to an
         uninterrupted run.
@@ -307,6 +313,9 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
         Show a tqdm bar per epoch on stderr (only when stderr is a terminal).
     log : callable, optional
         Receives one line per epoch; ``logging.getLogger("mnist_mlp.train.trainer").info`` by default.
+    on_epoch : callable, optional
+        Called with each epoch's record (the dict stored in the history) after it
+        is logged; an exception it raises ends training and propagates.
 
     Returns
     -------
@@ -334,12 +343,12 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
                noise_rng=streams["noise"], history=History(config=config.to_dict()),
                probe=diagnostics.probe_indices(data.train_y, streams["probe"]))
     out = _prepare_out_dir(out_dir, resume, config, run, log)
-    augment = augment_batch if config.augment else None
+    augment = _augmenter(config.augment)
     if run.epoch == 0:  # the initial weights' diagnostics (a resumed run has them already)
         run.history.initial = diagnostics.measure(run.model, run.loss, data.train_x[run.probe],
                                                   data.train_y[run.probe])
     while run.epoch < config.epochs and not run.history.stopped_early:
-        _run_epoch(run, data, config, schedule, augment, progress, log)
+        _run_epoch(run, data, config, schedule, augment, progress, log, on_epoch)
         if out is not None:
             save_checkpoint(out / CHECKPOINT_FILE, run, config)
     _finish(run, config)
@@ -350,6 +359,13 @@ def train(config, out_dir=None, *, data=None, resume=False, progress=True, log=N
         run.model.save(out / MODEL_FILE, metadata=metadata)
         run.history.save(out / HISTORY_FILE)
     return run.model, run.history
+
+
+def _augmenter(name):
+    """The batch transform of ``config.augment``: None, the affine one (True) or a named one."""
+    if name is False:
+        return None
+    return augment_batch if name is True else AUGMENTATIONS[name]
 
 
 def _prepare_out_dir(out_dir, resume, config, run, log):
