@@ -22,6 +22,12 @@ from tests.fakes import fake_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+@pytest.fixture(autouse=True)
+def _own_data_is_not_the_published_mnist(monkeypatch):
+    """These tests search generated IDX files: what --no-verify is for (subprocesses inherit it)."""
+    monkeypatch.setenv("MNIST_MLP_NO_VERIFY", "1")
+
 _SPACE = """\
 [search]
 trials = 4

@@ -14,8 +14,8 @@ import signal
 import sys
 from pathlib import Path
 
+from mnist_mlp.cli.options import add_data_options
 from mnist_mlp.errors import ConfigError
-from mnist_mlp.load_data import DATA_ENV_VAR
 
 __all__ = ["register"]
 
@@ -38,9 +38,7 @@ def register(subparsers):
                         help="port (default 8000; 0 picks a free one)")
     parser.add_argument("--train", action="store_true",
                         help="first train a quick model (a few seconds) into runs/serve-quick/")
-    parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
-                        help=f"data directory, for --train and the sample digits "
-                        f"(default: ${DATA_ENV_VAR}, else ./data)")
+    add_data_options(parser)  # --data-dir: for --train and the sample digits
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the sample button's random digits (default 0)")
     parser.add_argument("--verbose", action="store_true", help="log every request")

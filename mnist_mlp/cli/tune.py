@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mnist_mlp.load_data import DATA_ENV_VAR
+from mnist_mlp.cli.options import add_data_options
 
 __all__ = ["register"]
 
@@ -37,8 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="continue the study in --out without repeating finished trials")
     parser.add_argument("--quick", action="store_true",
                         help="the space's [quick] settings: a data subset, a few trials, two epochs")
-    parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
-                        help=f"data directory (default: ${DATA_ENV_VAR}, else ./data)")
+    add_data_options(parser)
     parser.set_defaults(func=_run)
 
 

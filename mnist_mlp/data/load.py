@@ -25,7 +25,7 @@ from mnist_mlp.data.normalize import (
 from mnist_mlp.data.verify import check_dataset_files
 from mnist_mlp.errors import DataError
 
-__all__ = ["load_dataset"]
+__all__ = ["load_dataset", "read_split"]
 
 
 def _require(directory: Path, stem: str, how: str) -> Path:
@@ -117,3 +117,23 @@ def load_dataset(
     train_data = normalize_images(train_x, normalize, stats=stats, dtype=dtype)
     test_data = normalize_images(test_x, normalize, stats=stats, dtype=dtype)
     return train_data, test_data, train_y, test_y
+
+
+def read_split(name: str, split: str, data_dir: str | os.PathLike | None = None, *,
+               verify: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The raw images ``(n, 784)`` uint8 and int64 labels of one split of dataset ``name``.
+
+    ``split`` is ``"train"`` or ``"t10k"`` (the test split); the other split's files are
+    never opened, so hyperparameter search reads the training files alone. The files are
+    checked and verified as :func:`load_dataset` does.
+    """
+    _dataset(name)
+    if split not in ("train", "t10k"):
+        raise ValueError(f"read_split: split must be 'train' or 't10k'; got {split!r}")
+    directory, how = dataset_dir(name, data_dir), _fetch_command(name, data_dir)
+    if not directory.is_dir():
+        raise DataError(f"data directory {directory} does not exist; get {name} with `{how}`")
+    paths = {stem: _require(directory, stem, how) for stem in _STEMS if stem.startswith(split + "-")}
+    images, labels = _load_split(paths, split)
+    check_dataset_files(name, paths, data_dir, verify=verify)
+    return images, labels

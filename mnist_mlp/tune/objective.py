@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 
 from mnist_mlp import load_data
-from mnist_mlp.data.datasets import dataset_dir
-from mnist_mlp.train.build import normalization_metadata
+from mnist_mlp.data.load import read_split
+from mnist_mlp.data.normalize import normalization_metadata
 from mnist_mlp.train.config import TrainConfig
 from mnist_mlp.train.trainer import evaluate, train
 
@@ -58,9 +58,7 @@ def load_training_split(config):
     method = config.normalize or load_data.DEFAULT_NORMALIZE
     key = (config.dataset, config.data_dir, method, config.dtype)
     if key not in _CACHE:
-        directory = dataset_dir(config.dataset, config.data_dir)
-        how = f"mnist-mlp fetch --dataset {config.dataset}"
-        images, labels = load_data._load_split(directory, "train", how)
+        images, labels = read_split(config.dataset, "train", config.data_dir)
         stats = load_data.pixel_stats(images) if method == "standard" else None
         x = load_data.normalize_images(images, method, stats=stats, dtype=config.dtype)
         _CACHE.clear()  # one dataset at a time per process is enough
@@ -139,8 +137,7 @@ def final_fit(config_dict, out_path=None):
 
 def _test_split(config):
     """The test images, normalised with the training statistics (as in training)."""
-    directory = dataset_dir(config.dataset, config.data_dir)
-    images, labels = load_data._load_split(directory, "t10k", f"mnist-mlp fetch --dataset {config.dataset}")
+    images, labels = read_split(config.dataset, "t10k", config.data_dir)
     method = config.normalize or load_data.DEFAULT_NORMALIZE
     stats = _CACHE[(config.dataset, config.data_dir, method, config.dtype)][3]
     return load_data.normalize_images(images, method, stats=stats, dtype=config.dtype), labels
