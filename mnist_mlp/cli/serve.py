@@ -81,9 +81,9 @@ def _run(args):
     if not _is_loopback(args.host):
         print(f"note: listening on {args.host}: other machines can reach this page",
               file=sys.stderr)
-    print(f"serving on {server.url}  (Ctrl+C to stop)", flush=True)
-    _stop_on_signals()
+    _stop_on_signals()  # before "serving on": whoever reads that line may signal at once
     try:
+        print(f"serving on {server.url}  (Ctrl+C to stop)", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
