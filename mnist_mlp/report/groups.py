@@ -12,6 +12,7 @@ Each group section holds
 
 from __future__ import annotations
 
+from mnist_mlp.loss import LOSSES
 from mnist_mlp.report.document import Bullets, Heading, Image, Note, Para, Table
 from mnist_mlp.report.facts import (
     DASH,
@@ -27,7 +28,6 @@ from mnist_mlp.report.stats import paired_difference, summarize
 
 __all__ = ["group_section", "run_labels", "setting_text"]
 
-_HINGE_LOSSES = ("hinge", "softmax_hinge")
 _LOSS_SCALE_NOTE = ("Losses are on different scales (squared error, hinge margins, "
                     "cross-entropy, focal): compare their accuracies, not their loss values; "
                     "the loss axes of the figure are logarithmic for that reason.")
@@ -46,9 +46,10 @@ def setting_text(config, keys):
     parts = []
     for key in keys:
         value = config[key]
-        if key == "margin" and config["loss"] not in _HINGE_LOSSES:
-            continue
-        if key in ("gamma", "alpha") and (config["loss"] != "focal" or value is None):
+        # A loss hyperparameter only means something for the losses that take it.
+        entry = LOSSES.get(config["loss"])
+        if key in ("margin", "alpha", "gamma") and (
+                entry is None or key not in entry.hyperparameters or value is None):
             continue
         if key == "patience" and not config.get("early_stopping"):
             continue

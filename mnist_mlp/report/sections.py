@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mnist_mlp.loss import LOSSES
 from mnist_mlp.report.document import Bullets, Heading, Image, Note, Para, Table, anchor
 from mnist_mlp.report.facts import (
     DASH,
@@ -71,33 +70,6 @@ def _value(key, value):
     if isinstance(value, list):
         return "[" + ", ".join(str(v) for v in value) + "]"
     return DASH if value is None else str(value)
-
-
-def _loss_hyperparameters(config):
-    entry = LOSSES.get(config["loss"])
-    return entry.hyperparameters if entry else ()
-
-
-def _setting_text(config, keys):
-    """What distinguishes a run within its group, e.g. ``hinge, margin 5`` or ``dropout 0.5``."""
-    parts = []
-    for key in keys:
-        value = config[key]
-        # A loss hyperparameter only means something for the losses that take it.
-        if key in ("margin", "alpha", "gamma") and (
-                key not in _loss_hyperparameters(config) or value is None):
-            continue
-        if key == "patience" and not config.get("early_stopping"):
-            continue
-        if key == "hidden":
-            parts.append(architecture(config).split(" ")[0])
-        elif key in ("loss", "activation"):
-            parts.append(str(value))
-        elif value is True:
-            parts.append(key.replace("_", " "))
-        elif value not in (False, 0, 0.0, None):
-            parts.append(f"{key.replace('_', ' ')} {_value(key, value)}")
-    return ", ".join(parts) or "none (the base)"
 
 
 # -- document ---------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ seed; ``--quick`` uses ``[quick] seeds``, else at most two.
 "Controlling variables" is enforced: a group whose runs differ in any key
 outside its variable is refused, naming the group and the extra keys. Errors name
 the file and line. :mod:`tomllib` reports no line numbers for valid TOML with
-wrong content, so :func:`_line_index` finds them with a small line-aware pass
+wrong content, so :func:`line_index` finds them with a small line-aware pass
 over the raw text (table headers and ``key =`` lines).
 """
 
@@ -52,7 +52,7 @@ try:  # Python 3.11+
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["RunSpec", "GroupSpec", "Suite", "Job", "load_suite", "parse_suite",
+__all__ = ["RunSpec", "GroupSpec", "Suite", "Job", "load_suite", "parse_suite", "line_index", "Locator",
            "settings_key_fields", "NO_VARIABLE", "QUICK_SEEDS"]
 
 NO_VARIABLE = "none"
@@ -178,7 +178,7 @@ def parse_suite(text, source="<string>") -> Suite:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    where = _Locator(source, _line_index(text))
+    where = Locator(source, line_index(text))
     unknown = sorted(set(data) - set(_TOP_LEVEL))
     if unknown:
         raise ConfigError(where(unknown[0], None, f"unknown table [{unknown[0]}]; valid tables: "
@@ -219,7 +219,7 @@ _HEADER = re.compile(r"^\s*\[\[?\s*([^\[\]#]+?)\s*\]\]?\s*(?:#.*)?$")
 _KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=""")
 
 
-def _line_index(text):
+def line_index(text):
     """Map ``(table, key)`` and ``(table, None)`` to 1-based line numbers.
 
     ``table`` is the dotted header name with quotes removed (``runs.h1-relu``).
@@ -244,7 +244,7 @@ def _line_index(text):
     return index
 
 
-class _Locator:
+class Locator:
     """Formats ``source:line: message`` for a table (and key) of the study file."""
 
     def __init__(self, source, index):

@@ -12,11 +12,10 @@ import statistics
 from pathlib import Path
 
 from mnist_mlp.errors import ConfigError
+from mnist_mlp.study import executors as study_executors
 from mnist_mlp.tune import results
 from mnist_mlp.tune.objective import final_fit, load_training_split
 from mnist_mlp.tune.search import (
-    InlineExecutor,
-    PoolExecutor,
     finished_trials,
     open_study,
     run_search,
@@ -27,21 +26,9 @@ __all__ = ["tune", "make_executor"]
 
 
 def make_executor(name, jobs):
-    """The executor for ``--executor NAME --jobs N``: inline for one local job, else a pool.
-
-    ``"dask"`` is meant to come from the study package's executor interface
-    (``submit(fn, *args)`` and ``as_completed``); until it is merged it is refused.
-    """
-    if name == "local":
-        return InlineExecutor() if jobs == 1 else PoolExecutor(jobs)
-    if name == "dask":
-        try:
-            from mnist_mlp.study.executors import make_executor as study_executor
-        except ImportError:
-            raise ConfigError("--executor dask needs mnist_mlp.study.executors (the Dask executor), "
-                              "which this installation lacks; use --executor local") from None
-        return study_executor("dask", jobs)
-    raise ConfigError(f"unknown executor {name!r}; choose local or dask")
+    """The study's executor for ``--executor NAME --jobs N`` (:mod:`mnist_mlp.study.executors`):
+    one local job runs in this process, more in worker processes, ``"dask"`` on a cluster."""
+    return study_executors.make_executor(name, jobs=jobs)
 
 
 def _check_counts(trials, jobs, timeout):
@@ -75,7 +62,7 @@ def tune(space_path, out_dir, *, trials=None, timeout=None, jobs=1, executor="lo
         results.write_trials_csv(study, space, out / results.TRIALS_CSV)
         summary = _finish(study, space, out, pool, overrides, log)
     finally:
-        pool.shutdown()
+        pool.close()
     return summary
 
 

@@ -8,8 +8,8 @@ accuracy and ask the median pruner whether to stop.
 
 An executor is any object with ``submit(fn, *args)`` returning a future (with
 ``result()``) and ``as_completed(futures)`` yielding them as they finish: a Dask
-``Client`` wrapper fits as well as :class:`InlineExecutor` (one trial at a time,
-in this process: the reproducible default) and :class:`PoolExecutor` (``--jobs N``).
+``Client`` wrapper fits, as do the study's local executors (:mod:`mnist_mlp.study.executors`:
+one trial at a time in this process, the reproducible default, or ``--jobs N`` processes).
 
 Resuming: the journal records every finished trial, so ``resume=True`` reopens the
 study, marks trials left running by a killed process as failed, enqueues their
@@ -19,7 +19,6 @@ fingerprint of its search space and refuses another one.
 
 from __future__ import annotations
 
-import concurrent.futures
 import time
 import warnings
 from pathlib import Path
@@ -27,48 +26,12 @@ from pathlib import Path
 from mnist_mlp.errors import ConfigError
 from mnist_mlp.tune.objective import TrialJob, open_storage, run_trial
 
-__all__ = ["InlineExecutor", "PoolExecutor", "run_search", "open_study", "STUDY_FILE", "STUDY_NAME",
+__all__ = ["run_search", "open_study", "STUDY_FILE", "STUDY_NAME",
            "finished_trials"]
 
 STUDY_FILE = "study.journal"
 STUDY_NAME = "mnist-mlp-tune"
 _SPACE_ATTR = "space_fingerprint"
-
-
-class InlineExecutor:
-    """Runs each submitted call at once, in this process; returns a finished future."""
-
-    def submit(self, fn, *args):
-        future = concurrent.futures.Future()
-        try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller via result()
-            future.set_exception(exc)
-        return future
-
-    @staticmethod
-    def as_completed(futures):
-        return iter(list(futures))
-
-    def shutdown(self):
-        pass
-
-
-class PoolExecutor:
-    """``jobs`` worker processes (concurrent.futures), behind the same two methods."""
-
-    def __init__(self, jobs):
-        self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=jobs)
-
-    def submit(self, fn, *args):
-        return self._pool.submit(fn, *args)
-
-    @staticmethod
-    def as_completed(futures):
-        return concurrent.futures.as_completed(list(futures))
-
-    def shutdown(self):
-        self._pool.shutdown(cancel_futures=True)
 
 
 def open_study(out_dir, space, resume):

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mnist_mlp.errors import ConfigError
-from mnist_mlp.study.spec import _line_index, _Locator
+from mnist_mlp.study.spec import line_index, Locator
 from mnist_mlp.train.config import TrainConfig
 
 try:  # Python 3.11+
@@ -140,7 +140,7 @@ def parse_space(text, source="<string>") -> Space:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    where = _Locator(source, _line_index(text))
+    where = Locator(source, line_index(text))
     for name in data:
         if name not in _TABLES or not isinstance(data[name], dict):
             raise ConfigError(where(name, None, f"unknown or malformed table [{name}]; the tables are: "
