@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from fakes import fake_mnist
 
 from mnist_mlp.data.augment import AUGMENTATIONS
 from mnist_mlp.data.elastic import (
@@ -13,7 +14,6 @@ from mnist_mlp.data.elastic import (
 from mnist_mlp.errors import ConfigError
 from mnist_mlp.train.config import TrainConfig
 from mnist_mlp.train.trainer import train
-from tests.fakes import fake_mnist
 
 
 def _ramp(a=0.7, b=-0.3, c=5.0, shape=(28, 28)):

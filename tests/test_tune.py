@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import optuna  # the tune extra; also in the test extra
 import pytest
+from fakes import fake_mnist
 
 from mnist_mlp.cli import main
 from mnist_mlp.data.idx import write_idx
@@ -18,7 +19,6 @@ from mnist_mlp.errors import ConfigError, DataError
 from mnist_mlp.tune import tune
 from mnist_mlp.tune.objective import open_storage
 from mnist_mlp.tune.search import STUDY_FILE, STUDY_NAME
-from tests.fakes import fake_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 
