@@ -29,7 +29,7 @@ import numpy as np
 from mnist_mlp.errors import ConfigError, DataError
 
 __all__ = ["atomic_write", "new_temp", "write_synced", "json_ready", "write_archive", "read_archive",
-           "archive_kind", "describe_file", "check_output_dir", "KINDS"]
+           "archive_kind", "describe_file", "check_output_dir", "KINDS", "read_settings_text"]
 
 
 def new_temp(target: str | os.PathLike, suffix: str = ".tmp") -> Path:
@@ -214,3 +214,14 @@ def _describe_zip(path):
     except (ValueError, KeyError, OSError, zipfile.BadZipFile):
         kind = None
     return KINDS.get(kind, "a zip archive")
+
+
+def read_settings_text(path, what, hint):
+    """The text of a settings file (a study or search-space TOML), or a ConfigError that
+    names ``what`` it is and, when it is missing, the ``hint`` of how to pass another."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {str(path)!r} does not exist ({hint})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {what} {str(path)!r}: {exc}") from None

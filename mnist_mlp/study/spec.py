@@ -40,10 +40,10 @@ import dataclasses
 import difflib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from mnist_mlp.activations import ACTIVATIONS
 from mnist_mlp.errors import ConfigError
+from mnist_mlp.fileio import read_settings_text
 from mnist_mlp.loss import LOSSES
 from mnist_mlp.train.config import TrainConfig
 
@@ -162,13 +162,7 @@ class Suite:
 
 def load_suite(path) -> Suite:
     """Read and validate a study file; a ConfigError naming file, line and fix if it is wrong."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"study file {str(path)!r} does not exist (pass --config FILE)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read study file {str(path)!r}: {exc}") from None
+    text = read_settings_text(path, "study file", "pass --config FILE")
     return parse_suite(text, str(path))
 
 

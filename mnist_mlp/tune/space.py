@@ -31,10 +31,10 @@ import json
 import math
 import numbers
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from mnist_mlp.errors import ConfigError
-from mnist_mlp.study.spec import line_index, Locator
+from mnist_mlp.fileio import read_settings_text
+from mnist_mlp.study.spec import Locator, line_index
 from mnist_mlp.train.config import TrainConfig
 
 try:  # Python 3.11+
@@ -124,13 +124,7 @@ class Space:
 
 def load_space(path) -> Space:
     """Read and validate a search-space file; ConfigError naming file, line and fix."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"search-space file {str(path)!r} does not exist (pass --space FILE)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read search-space file {str(path)!r}: {exc}") from None
+    text = read_settings_text(path, "search-space file", "pass --space FILE")
     return parse_space(text, str(path))
 
 
