@@ -127,3 +127,12 @@ def test_bad_space_file_is_one_line_from_the_cli(tmp_path, capsys):
     code, err = _cli(["--space", str(space), "--out", str(tmp_path / "out")], capsys)
     assert code == 1 and len(err) == 1 and f"{space}:10:" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_default_outside_the_choices_makes_the_baseline_take_the_first_choice():
+    # Optuna cannot enqueue a categorical value outside its choices; the project's default
+    # augment = false is not among these, so trial 0 takes "elastic" (it crashed before).
+    # A default that is among the choices stays (dropout 0.0 is the choice 0).
+    space = parse_space('[params.augment]\nchoices = ["elastic", "affine+elastic"]\n'
+                        '[params.dropout]\nchoices = [0.25, 0]\n')
+    assert space.baseline() == {"augment": "elastic", "dropout": 0.0}

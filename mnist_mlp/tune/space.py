@@ -104,10 +104,22 @@ class Space:
         return TrainConfig.from_dict({**settings, **overrides})
 
     def baseline(self):
-        """The project's defaults (with [fixed] applied) as values of the searched parameters."""
+        """The project's defaults (with [fixed] applied) as values of the searched parameters.
+
+        A categorical parameter whose default is not among its choices (a search over
+        ``augment = ["elastic", "affine+elastic"]`` only) takes its first choice: Optuna
+        cannot enqueue a value outside the choices, while a range's default outside the
+        range is used as it is.
+        """
         config = TrainConfig.from_dict(dict(self.fixed)).to_dict()
         shape = {"depth": len(config["hidden"]), "width": config["hidden"][0]}
-        return {p.name: shape[p.name] if p.name in SHAPE_PARAMS else config[p.name] for p in self.params}
+        values = {}
+        for p in self.params:
+            value = shape[p.name] if p.name in SHAPE_PARAMS else config[p.name]
+            if p.kind == "categorical" and not any(_same_choice(value, c) for c in p.choices):
+                value = p.choices[0]
+            values[p.name] = value
+        return values
 
     def fingerprint(self):
         """16 hex digits identifying what is searched and how trials are scored.
@@ -120,6 +132,11 @@ class Space:
                 "warmup_epochs": self.search["warmup_epochs"]}
         text = json.dumps(what, sort_keys=True, separators=(",", ":"), default=list)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _same_choice(a, b):
+    """Equal as a categorical choice: ``False == 0`` in Python, not as a setting."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
 def load_space(path) -> Space:
