@@ -136,6 +136,28 @@ def test_toml_config_and_flags_override_it(data_dir, tmp_path):
     assert json.loads((out2 / "history.json").read_text())["config"]["hidden"] == [24, 12]
 
 
+@pytest.mark.parametrize("flags, expected", [
+    ([], False),                             # the default
+    (["--augment"], True),                   # alone: the affine shifts, as before
+    (["--augment", "elastic"], "elastic"),
+    (["--augment", "affine+elastic"], "affine+elastic"),
+    (["--augment", "none"], False),
+    (["--augment", "elastic", "--no-augment"], False),
+])
+def test_augment_flag_takes_an_optional_name(flags, expected):
+    from mnist_mlp.cli import build_parser
+    from mnist_mlp.cli.train import config_from_args
+    args = build_parser().parse_args(["train", *flags])
+    assert config_from_args(args).augment == expected
+
+
+def test_an_unknown_augmentation_name_gets_one_line(data_dir, tmp_path, capsys):
+    assert main(small_args(data_dir, tmp_path / "run", "--augment", "elastik")) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "'augment'" in err and "elastic" in err
+    assert not (tmp_path / "run" / CHECKPOINT_FILE).exists()
+
+
 @pytest.mark.parametrize("content, pattern", [
     ("lr = 0.1\n", r"run.toml: Unknown configuration key 'lr' \(did you mean 'learning_rate'\?\); valid keys:"),
     ("dropout = 1.5\n", r"run.toml: The 'dropout' parameter must be in \[0, 1\); got 1.5\."),

@@ -67,7 +67,9 @@ _FLAGS = (
     ("--batch-size", "batch_size", "int", "N", "mini-batch size (default 100)"),
     ("--epochs", "epochs", "int", "N", "number of epochs (default 20)"),
     ("--dropout", "dropout", "float", "P", "dropout probability after each hidden layer, in [0, 1) (default 0)"),
-    ("--augment", "augment", "bool", None, "random shifts and small affine transforms of training images"),
+    ("--augment", "augment", "augment", "NAME",
+     "distort training images: alone, random shifts and small affine transforms; with a NAME, "
+     "none, affine, elastic (Simard et al. 2003) or affine+elastic"),
     ("--init", "init", "str", "NAME", "weight initialisation: {init} (default he)"),
     ("--init-std", "init_std", "float", "STD", "standard deviation for --init gaussian (default 0.01)"),
     ("--seed", "seed", "int", "S", "random seed: same seed, same bits (default 0)"),
@@ -100,6 +102,11 @@ def register(subparsers):
         if kind == "bool":
             group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=f"{text} [{key}]")
+        elif kind == "augment":  # --augment, --augment NAME, --no-augment
+            group.add_argument(flag, dest=key, metavar=metavar, nargs="?", const=True,
+                               default=argparse.SUPPRESS, help=f"{text} [{key}]")
+            group.add_argument("--no-" + flag[2:], dest=key, action="store_false",
+                               default=argparse.SUPPRESS, help="no distortion")
         else:
             group.add_argument(flag, dest=key, metavar=metavar, default=argparse.SUPPRESS,
                                help=f"{text} [{key}]")
@@ -134,7 +141,7 @@ def read_toml(path):
 
 def _convert(key, kind, text):
     """A flag's string as the type its key needs, or a one-line ConfigError."""
-    if kind in ("str", "bool"):
+    if kind in ("str", "bool", "augment"):
         return text
     try:
         return int(text) if kind == "int" else float(text)
