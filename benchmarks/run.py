@@ -58,7 +58,8 @@ from workers import IMPLS, gemm_flops  # noqa: E402  (benchmarks/ is not a packa
 
 ARCHS = {"784-256-10": ([784, 256, 10], 100), "784-1024-1024-10": ([784, 1024, 1024, 10], 128)}
 LABELS = {"floor": "GEMM floor", "lean": "leanest NumPy loop (lean.py)",
-          "mnist_mlp": "mnist_mlp (this project)", "torch": "PyTorch",
+          "mnist_mlp": "mnist_mlp, `mnist-mlp train`'s loop", "train_net": "mnist_mlp, the seed's train_net",
+          "torch": "PyTorch",
           "sklearn": "scikit-learn MLPClassifier", "textbook": "textbook NumPy float64"}
 OPENBLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 

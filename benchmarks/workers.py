@@ -11,9 +11,14 @@ Implementations (all train the same MLP on the same arrays, same batch size,
 SGD with momentum, ReLU, softmax cross-entropy):
 
 ``mnist_mlp``
-    This project's core loop, the path ``train_net`` takes: ``data_iterator``,
-    ``Network.forward``, ``SoftmaxCrossEntropyLoss.forward`` and ``backward``,
-    ``Network.backward``, ``Network.update`` (the seed's momentum update), float32.
+    This project's core loop as ``mnist-mlp train`` runs it (``trainer._train_epoch``):
+    ``data_iterator``, ``Network.forward``, one-hot, ``SoftmaxCrossEntropyLoss.forward``
+    and ``backward``, ``Network.backward``, ``SGD.step(net.named_params())``, the
+    per-batch accuracy count, float32.
+``train_net``
+    The seed's own function, ``solve_net.train_net`` (its ``Network.update(config)``
+    runs each ``Linear``'s SGD; per-batch loss and accuracy lists as the seed keeps
+    them), called once per epoch on the same network, float32.
 ``torch``
     ``nn.Sequential`` of ``nn.Linear``/``nn.ReLU``, ``F.cross_entropy``,
     ``torch.optim.SGD(momentum=...)``, CPU, ``torch.set_num_threads(threads)``.
@@ -35,6 +40,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import resource
 import sys
@@ -44,7 +50,7 @@ import warnings
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-IMPLS = ("floor", "lean", "mnist_mlp", "torch", "sklearn", "textbook")
+IMPLS = ("floor", "lean", "mnist_mlp", "train_net", "torch", "sklearn", "textbook")
 
 
 def _say(payload):
@@ -106,22 +112,29 @@ class Floor:
         return None
 
 
+def _mnist_mlp_network(sizes, rng):
+    from mnist_mlp.layers import Linear, Relu
+    from mnist_mlp.network import Network
+
+    net = Network()
+    for i, (k, m) in enumerate(zip(sizes[:-1], sizes[1:])):
+        net.add(Linear(f"fc{i + 1}", k, m, init="he", rng=rng))
+        if i < len(sizes) - 2:
+            net.add(Relu(f"relu{i + 1}"))
+    return net
+
+
 class MnistMlp:
-    """This project, through its public API only."""
+    """This project, through its public API, in the steps ``mnist-mlp train`` takes."""
 
     def __init__(self, sizes, batch_size, x, y, args):
-        from mnist_mlp.layers import Linear, Relu
         from mnist_mlp.loss import SoftmaxCrossEntropyLoss
-        from mnist_mlp.network import Network
+        from mnist_mlp.optim import SGD
 
         rng = np.random.default_rng(args.seed)
-        self.net = Network()
-        for i, (k, m) in enumerate(zip(sizes[:-1], sizes[1:])):
-            self.net.add(Linear(f"fc{i + 1}", k, m, init="he", rng=rng))
-            if i < len(sizes) - 2:
-                self.net.add(Relu(f"relu{i + 1}"))
+        self.net = _mnist_mlp_network(sizes, rng)
         self.loss = SoftmaxCrossEntropyLoss("loss")
-        self.config = {"learning_rate": args.lr, "momentum": args.momentum, "weight_decay": 0.0}
+        self.optimizer = SGD(args.lr, momentum=args.momentum)
         self.x, self.y, self.batch_size = x, y, batch_size
         self.classes = sizes[-1]
         self.rng = rng
@@ -130,15 +143,40 @@ class MnistMlp:
         from mnist_mlp.solve_net import data_iterator
         from mnist_mlp.utils import onehot_encoding
 
-        net, loss, total, count = self.net, self.loss, 0.0, 0
+        net, loss, total, count, correct = self.net, self.loss, 0.0, 0, 0
         for xb, yb in data_iterator(self.x, self.y, self.batch_size, rng=self.rng):
             output = net.forward(xb)
             target = onehot_encoding(yb, self.classes, dtype=output.dtype)
-            total += loss.forward(output, target)
-            count += 1
+            batch_loss = loss.forward(output, target)
+            if not math.isfinite(batch_loss):
+                raise RuntimeError("diverged")
             net.backward(loss.backward(output, target))
-            net.update(self.config)
+            self.optimizer.step(net.named_params())
+            correct += int(np.count_nonzero(output.argmax(axis=1) == yb))
+            total += batch_loss
+            count += 1
         return total / count
+
+
+class TrainNet:
+    """The seed's ``train_net``, one call per epoch, logging once per epoch."""
+
+    def __init__(self, sizes, batch_size, x, y, args):
+        from mnist_mlp.loss import SoftmaxCrossEntropyLoss
+
+        self.rng = np.random.default_rng(args.seed)
+        self.net = _mnist_mlp_network(sizes, self.rng)
+        self.loss = SoftmaxCrossEntropyLoss("loss")
+        self.config = {"learning_rate": args.lr, "momentum": args.momentum, "weight_decay": 0.0}
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def epoch(self):
+        from mnist_mlp.solve_net import train_net
+
+        batches = -(-len(self.x) // self.batch_size)
+        losses, _ = train_net(self.net, self.loss, self.config, self.x, self.y, self.batch_size,
+                              disp_freq=batches, rng=self.rng)
+        return losses[-1]  # one window: the mean batch loss of the epoch
 
 
 class Torch:
@@ -233,7 +271,8 @@ class Lean(_StandaloneNumpy):
     MODULE, CLASS, DTYPE = "lean", "LeanMLP", np.float32
 
 
-CLASSES = {"floor": Floor, "lean": Lean, "mnist_mlp": MnistMlp, "torch": Torch,
+CLASSES = {"floor": Floor, "lean": Lean, "mnist_mlp": MnistMlp, "train_net": TrainNet,
+           "torch": Torch,
            "sklearn": Sklearn, "textbook": Textbook}
 
 

@@ -67,6 +67,19 @@ def test_the_numpy_baselines_train_the_same_model_as_mnist_mlp(tiny_problem, imp
     np.testing.assert_allclose(their_losses, ours_losses, rtol=rtol)
 
 
+def test_the_train_net_row_and_the_trainer_row_train_identically(tiny_problem):
+    # The seed's train_net (Linear.update) and the trainer's SGD.step run the same
+    # kernel: the two benchmark rows compute the same losses, bit for bit.
+    sizes, batch, x, y, args = tiny_problem
+    trainer, seed = workers.MnistMlp(sizes, batch, x, y, args), workers.TrainNet(sizes, batch, x, y, args)
+    trainer_losses = [trainer.epoch() for _ in range(2)]
+    seed_losses = [seed.epoch() for _ in range(2)]
+    # train_net averages float32 batch losses with np.mean, the worker with a float sum.
+    np.testing.assert_allclose(seed_losses, trainer_losses, rtol=1e-6)
+    for (_, a, _), (_, b, _) in zip(trainer.net.named_params(), seed.net.named_params()):
+        assert np.array_equal(a, b)
+
+
 def test_a_worker_process_answers_the_protocol(tmp_path, tiny_problem):
     sizes, batch, x, y, _ = tiny_problem
     np.save(tmp_path / "x.npy", x)
