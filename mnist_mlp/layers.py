@@ -24,6 +24,7 @@ from mnist_mlp.activations import (
     stable_sigmoid,
 )
 from mnist_mlp.base import Layer
+from mnist_mlp.deferred import ProductGrad
 from mnist_mlp.optim.sgd import SGD
 from mnist_mlp.utils import get_rng
 
@@ -90,7 +91,8 @@ class Linear(Layer):
         self.in_num, self.out_num, self.init_std = int(in_num), int(out_num), float(init_std)
         self.W = (get_rng(rng).standard_normal((in_num, out_num)) * init_std).astype(dtype)
         self.b = np.zeros(out_num, dtype=dtype)
-        self.grad_W = np.zeros_like(self.W)
+        self._grad_W = np.zeros_like(self.W)
+        self._pending = None  # the last batch's weight gradient as a ProductGrad, until read
         self.grad_b = np.zeros_like(self.b)
         # The optimiser behind the seed's update(config); the rate comes with every step.
         self._sgd = SGD(1.0)
@@ -115,12 +117,30 @@ class Linear(Layer):
         return grad_output @ self.W.T
 
     def backward_params(self, grad_output):
-        """Fill ``grad_W`` and ``grad_b`` only; the network's first layer needs no input gradient."""
+        """The parameter gradients only; the network's first layer needs no input gradient.
+
+        ``grad_b`` is computed; the weight gradient :math:`x^T G` is kept as its factors
+        (:class:`~mnist_mlp.deferred.ProductGrad`), which SGD folds into its momentum
+        product, and is computed into ``grad_W`` when anything reads that.
+        """
         input = self._saved()
         grad_output = grad_output.astype(self.W.dtype, copy=False)
-        np.matmul(input.T, grad_output, out=self.grad_W)
+        self._pending = ProductGrad(input, grad_output, self._grad_W)
         np.sum(grad_output, axis=0, out=self.grad_b)
         return grad_output
+
+    @property
+    def grad_W(self):
+        """d(loss)/dW of the last batch (computed on first read after ``backward``)."""
+        if self._pending is not None:
+            self._pending.array()
+            self._pending = None  # the array is the gradient now, also if the caller edits it
+        return self._grad_W
+
+    @grad_W.setter
+    def grad_W(self, value):
+        self._grad_W = value
+        self._pending = None
 
     def update(self, config):
         r"""The seed's SGD step, with the config's ``learning_rate``, ``momentum`` and
@@ -130,7 +150,8 @@ class Linear(Layer):
         layer owns that optimiser, whose velocity is ``diff_W`` / ``diff_b``.
         """
         self._sgd.configure(config.get("momentum", 0.0), config.get("weight_decay", 0.0))
-        self._sgd.step((("W", self.W, self.grad_W), ("b", self.b, self.grad_b)),
+        grads = self.grads()  # the same gradient objects the trainer's optimiser gets
+        self._sgd.step((("W", self.W, grads["W"]), ("b", self.b, grads["b"])),
                        lr=config["learning_rate"])
 
     @property
@@ -155,7 +176,9 @@ class Linear(Layer):
         return {"W": self.W, "b": self.b}
 
     def grads(self):
-        return {"W": self.grad_W, "b": self.grad_b}
+        """``grad_W`` as a :class:`~mnist_mlp.deferred.ProductGrad` while nobody has read it
+        since ``backward`` (optimisers accept both), else the array."""
+        return {"W": self._grad_W if self._pending is None else self._pending, "b": self.grad_b}
 
     def extra_repr(self):
         return f"in_num={self.in_num}, out_num={self.out_num}, init_std={self.init_std:.4g}"

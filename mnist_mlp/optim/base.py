@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from mnist_mlp import checks
+from mnist_mlp.deferred import as_array
 from mnist_mlp.errors import DataError
 
 __all__ = ["Optimizer"]
@@ -34,6 +35,9 @@ class Optimizer:
 
     name = "optimizer"
     _BUFFERS: tuple[str, ...] = ()
+    # Whether ``_update`` takes a weight gradient still in factors
+    # (:class:`~mnist_mlp.deferred.ProductGrad`); otherwise ``step`` hands it the array.
+    _ACCEPTS_PRODUCTS = False
 
     def __init__(self, learning_rate, weight_decay=0.0):
         self.learning_rate = checks.positive("learning_rate", learning_rate)
@@ -47,7 +51,7 @@ class Optimizer:
 
         Parameters
         ----------
-        named_params : iterable of (str, ndarray, ndarray)
+        named_params : iterable of (str, ndarray, ndarray or ProductGrad)
             ``(key, param, grad)`` triples, as ``Network.named_params()`` yields them.
             The key identifies the parameter's state between steps.
         lr : float, optional
@@ -57,6 +61,8 @@ class Optimizer:
         lr = self.learning_rate if lr is None else checks.non_negative("lr", lr)
         self.step_count += 1
         for key, param, grad in named_params:
+            if not self._ACCEPTS_PRODUCTS:
+                grad = as_array(grad)
             if param.shape != grad.shape:
                 raise ValueError(
                     f"{type(self).__name__}: parameter {key!r} has shape {param.shape} "

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_mlp import checks
+from mnist_mlp import blas, checks
+from mnist_mlp.deferred import ProductGrad, as_array
 from mnist_mlp.errors import ConfigError
 from mnist_mlp.optim.base import Optimizer
 
@@ -43,6 +44,7 @@ class SGD(Optimizer):
 
     name = "sgd"
     _BUFFERS = ("momentum",)
+    _ACCEPTS_PRODUCTS = True
 
     def __init__(self, learning_rate, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(learning_rate, weight_decay)
@@ -73,27 +75,40 @@ class SGD(Optimizer):
 
     def _update(self, key, param, grad, lr):
         work = self._work(key, param)
-        if self.momentum == 0:
-            # d = g + wd * w, then w -= lr * d; the velocity would just equal d.
-            direction = grad
-            if self.weight_decay:
-                np.multiply(param, self.weight_decay, out=work)
-                work += grad
-                direction = work
-            np.multiply(direction, lr, out=work)
-            param -= work
-        elif self.nesterov:
-            self._nesterov_update(key, param, grad, lr, work)
+        # A weight gradient still in factors (x, G) is folded into one BLAS product
+        # (mnist_mlp.blas.gemm_tn) instead of being written out and read back.
+        product = grad if isinstance(grad, ProductGrad) and not grad.computed else None
+        if product is None:
+            grad = as_array(grad)
+        if self.nesterov:
+            self._nesterov_update(key, param, as_array(grad), lr, work)
+        elif self.momentum == 0:
+            self._plain_update(param, grad, product, lr, work)
         else:
-            # v = (mu*v + g) + wd*w, w -= lr*v
+            # v = (mu*v + g) + wd*w, w -= lr*v: the product with beta = mu, then axpys.
             velocity = self._buffer("momentum", key, param)
-            velocity *= self.momentum
-            velocity += grad
+            if product is not None:
+                blas.gemm_tn(product.a, product.b, velocity, 1.0, self.momentum)
+            else:
+                velocity *= self.momentum
+                velocity += grad
             if self.weight_decay:
-                np.multiply(param, self.weight_decay, out=work)
-                velocity += work
-            np.multiply(velocity, lr, out=work)
-            param -= work
+                blas.axpy(self.weight_decay, param, velocity, work)
+            blas.axpy(-lr, velocity, param, work)
+
+    def _plain_update(self, param, grad, product, lr, work):
+        """No momentum: w -= lr * (g + wd*w); the velocity would just equal that."""
+        if product is not None:
+            # w (1 - lr wd) - lr xᵀG: one product with alpha = -lr, beta = 1 - lr wd.
+            blas.gemm_tn(product.a, product.b, param, -lr, 1.0 - lr * self.weight_decay)
+            return
+        direction = grad
+        if self.weight_decay:
+            np.multiply(param, self.weight_decay, out=work)
+            work += grad
+            direction = work
+        np.multiply(direction, lr, out=work)
+        param -= work
 
     def _nesterov_update(self, key, param, grad, lr, work):
         velocity = self._buffer("momentum", key, param)
