@@ -255,6 +255,10 @@ def _free_port():
      r"malformed scheduler address"),
     (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:{port}"],
      r"cannot reach the Dask scheduler at tcp://127.0.0.1:\d+ within 2 s"),
+    (["--dashboard"], r"--dashboard needs --executor dask"),
+    (["--executor", "dask", "--dashboard", "8787"], r"malformed dashboard address '8787'"),
+    (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:8786", "--dashboard"],
+     r"--dashboard is for the local cluster"),
 ])
 def test_bad_executor_options_are_one_line_before_training(flags, message, tmp_path, capsys,
                                                            monkeypatch):
@@ -267,6 +271,32 @@ def test_bad_executor_options_are_one_line_before_training(flags, message, tmp_p
     assert len(err.splitlines()) == 1, err
     assert __import__("re").search(message, err), err
     assert not list(tmp_path.glob("out/runs/*/result.json"))
+
+
+def test_dashboard_without_bokeh_names_the_package(tmp_path, capsys, monkeypatch):
+    real = executors.importlib.util.find_spec
+    monkeypatch.setattr(executors.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "bokeh" else real(name, *a))
+    assert main(["report", "--executor", "dask", "--dashboard", "--out", str(tmp_path / "out")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install 'bokeh" in err, err
+
+
+def test_dashboard_when_asked_serves_on_loopback(tmp_path):
+    """--dashboard: Dask's status page answers on the address given (bokeh is in the test extra)."""
+    import urllib.request
+
+    import psutil
+    port = _free_port()
+    with DaskExecutor(workers=1, dashboard=f"127.0.0.1:{port}", wait_timeout=60) as executor:
+        assert executor.dashboard_link == f"http://127.0.0.1:{port}/status"
+        assert executor.dashboard_link in executor.description
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=30) as response:
+            assert response.status == 200 and b"Dask" in response.read()
+        listening = {c.laddr for c in psutil.Process(os.getpid()).net_connections("tcp")
+                     if c.status == psutil.CONN_LISTEN}
+        assert ("127.0.0.1", port) in listening
+        assert {address.ip for address in listening} == {"127.0.0.1"}, listening
 
 
 def test_missing_dask_names_the_extra(tmp_path, capsys, monkeypatch):

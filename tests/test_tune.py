@@ -195,3 +195,20 @@ def test_quick_on_the_repository_space_with_real_mnist(mnist_dir, tmp_path, caps
     best = json.loads((tmp_path / "q" / "best.json").read_text())
     assert best["trials_finished"] == 3 and 0.5 < best["best"]["test_acc"] <= 1.0
     assert "best retrained: test accuracy" in capsys.readouterr().out
+
+
+def test_unreachable_scheduler_is_one_line_and_leaves_no_study(tmp_path, capsys, monkeypatch):
+    import socket
+
+    from mnist_mlp.study import executors
+    monkeypatch.setattr(executors, "_CONNECT_TIMEOUT", 2)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "out"
+    code = main(["tune", "--space", str(_space(tmp_path)), "--data-dir", str(_write_data(tmp_path / "d")),
+                 "--out", str(out), "--executor", "dask", "--scheduler", f"tcp://127.0.0.1:{port}"])
+    err = [line for line in capsys.readouterr().err.splitlines() if "warning" not in line]
+    assert code == 1 and len(err) == 1, err
+    assert "cannot reach the Dask scheduler" in err[0]
+    assert not (out / STUDY_FILE).exists()  # the rerun needs no --resume

@@ -1,8 +1,10 @@
-"""Options shared by the commands that load data: one call adds them to a parser.
+"""Options shared by several commands: one call adds them to a parser.
 
 ``add_data_options(parser)`` gives a command ``--data-dir``, ``--no-verify`` and
 ``--download``; :func:`mnist_mlp.cli.main` applies the last two around the command
 (:func:`mnist_mlp.data.policy.data_policy`), so a new command needs nothing else.
+``add_executor_options(parser, what)`` gives ``--executor``, ``--scheduler`` and
+``--dashboard`` (``report`` and ``tune``), read by :func:`executor_of`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from pathlib import Path
 from mnist_mlp.data.datasets import DATA_ENV_VAR
 from mnist_mlp.data.policy import DOWNLOAD_ENV, NO_VERIFY_ENV, data_policy
 
-__all__ = ["add_data_options", "policy_of"]
+__all__ = ["add_data_options", "policy_of", "add_executor_options", "executor_options"]
+
+# The default of a bare --dashboard (mnist_mlp.study.executors.DEFAULT_DASHBOARD, not
+# imported here so that `mnist-mlp --help` does not import the executors).
+_DEFAULT_DASHBOARD = "127.0.0.1:8787"
 
 
 def add_data_options(parser: argparse.ArgumentParser, *, data_dir: bool = True) -> None:
@@ -36,3 +42,24 @@ def policy_of(args: argparse.Namespace):
     """The :func:`~mnist_mlp.data.policy.data_policy` the parsed flags ask for (a no-op for
     commands without the data options)."""
     return data_policy(verify=getattr(args, "verify", True), download=getattr(args, "download", False))
+
+
+def add_executor_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add ``--executor``, ``--scheduler`` and ``--dashboard``; ``what`` names the jobs
+    ("runs", "trials") in the help."""
+    group = parser.add_argument_group("where the jobs run")
+    group.add_argument("--executor", choices=("local", "dask"), default="local",
+                       help=f"where {what} train: 'local' processes (default), or a Dask cluster "
+                       "(needs pip install 'mnist-mlp[dask]'); without --scheduler, 'dask' "
+                       "starts a local cluster of --jobs workers on 127.0.0.1")
+    group.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                       help="with --executor dask: the address of a running `dask scheduler`")
+    group.add_argument("--dashboard", nargs="?", const=_DEFAULT_DASHBOARD, default=None,
+                       metavar="HOST:PORT",
+                       help="with --executor dask and no --scheduler: serve the local cluster's "
+                       f"Dask dashboard (default {_DEFAULT_DASHBOARD}; needs bokeh); off unless given")
+
+
+def executor_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of :func:`mnist_mlp.study.executors.make_executor` the flags ask for."""
+    return {"kind": args.executor, "scheduler": args.scheduler, "dashboard": args.dashboard}

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from mnist_mlp.cli.options import add_data_options
+from mnist_mlp.cli.options import add_data_options, add_executor_options, executor_options
 from mnist_mlp.errors import ConfigError
 from mnist_mlp.fileio import check_output_dir
 
@@ -56,12 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=_positive_int, default=None, metavar="N",
                         help="train every run with N seeds (default: the study file's 'seeds', "
                         "3 in the repository's; with --quick its [quick] seeds, 2)")
-    parser.add_argument("--executor", choices=("local", "dask"), default="local",
-                        help="where jobs train: 'local' processes (default), or a Dask cluster "
-                        "(needs pip install 'mnist-mlp[dask]'); without --scheduler, 'dask' "
-                        "starts a local cluster of --jobs workers on 127.0.0.1")
-    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                        help="with --executor dask: the address of a running `dask scheduler`")
+    add_executor_options(parser, "runs")
     parser.set_defaults(func=_run)
 
 
@@ -84,10 +79,12 @@ def _run(args: argparse.Namespace) -> int:
 
     # Every error before any training: options, study file, output, then the executor
     # (which starts the local cluster, or connects to the scheduler, or fails).
-    check_executor_options(args.executor, args.scheduler)
+    check_executor_options(**executor_options(args))
     suite = load_suite(args.config or default_config_path())
     check_output_dir(args.out)
-    with make_executor(args.executor, jobs=args.jobs, scheduler=args.scheduler) as executor:
+    with make_executor(**executor_options(args), jobs=args.jobs) as executor:
+        if getattr(executor, "dashboard_link", None):
+            print(f"Dask dashboard: {executor.dashboard_link}", file=sys.stderr, flush=True)
         outcome = run_suite(suite, args.out, jobs=args.jobs, quick=args.quick,
                             data_dir=args.data_dir, progress=args.progress, executor=executor,
                             seeds=args.seeds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mnist_mlp.cli.options import add_data_options
+from mnist_mlp.cli.options import add_data_options, add_executor_options, executor_options
 
 __all__ = ["register"]
 
@@ -29,14 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=float, default=None, metavar="MIN",
                         help="start no trial after MIN minutes")
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="trials in parallel (default 1)")
-    parser.add_argument("--executor", choices=("local", "dask"), default="local",
-                        help="where trials run: local processes (default) or a Dask cluster")
     parser.add_argument("--out", type=Path, default=Path("runs/tune"), metavar="DIR",
                         help="output directory (default runs/tune)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the study in --out without repeating finished trials")
     parser.add_argument("--quick", action="store_true",
                         help="the space's [quick] settings: a data subset, a few trials, two epochs")
+    add_executor_options(parser, "trials")
     add_data_options(parser)
     parser.set_defaults(func=_run)
 
@@ -48,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
         print(line, flush=True)  # flushed: a watcher may act on each trial's line
 
     summary = tune(args.space, args.out, trials=args.trials, timeout=args.timeout, jobs=args.jobs,
-                   executor=args.executor, resume=args.resume, quick=args.quick,
+                   executor=executor_options(args), resume=args.resume, quick=args.quick,
                    data_dir=args.data_dir, log=log)
     print(f"files: {args.out}/best.json, trials.csv, best-model.npz, TUNE.md, tune.html")
     return 0 if summary else 1

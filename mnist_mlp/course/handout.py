@@ -88,7 +88,10 @@ TODO_CLASSES = ("Linear", "Selu", "Swish", "Gelu", "MSELoss", "SoftmaxCrossEntro
 _CLASSES = {
     "layers": [
         _Class("mnist_mlp.base", "Layer"),
-        _Class("mnist_mlp.layers", "Linear", todo=_FB, inline=("backward_params",)),
+        # The reference Linear defers x^T G for SGD's fused update (mnist_mlp.deferred,
+        # mnist_mlp.blas); students get the textbook layer of _LINEAR_TEXTBOOK instead.
+        _Class("mnist_mlp.layers", "Linear", todo=_FB,
+               drop=("backward_params", "grad_W", "diff_W", "diff_b")),
         _Class("mnist_mlp.activations", "Relu", drop=("_backward_inplace",)),
         _Class("mnist_mlp.activations", "Sigmoid"),
         _Class("mnist_mlp.activations", "Selu", todo=_FB),
@@ -119,6 +122,55 @@ _NETWORK_BACKWARD = '''\
             grad = layer.backward(grad)
         return grad
 '''
+# The handout's Linear: the reference's interface and mathematics in the seed's textbook
+# form. Its update is the rule of mnist_mlp.optim.SGD written out, v <- mu v + (g + lambda w),
+# w <- w - eta v (weight decay on W and b, as there), without the fused BLAS product.
+_LINEAR_TEXTBOOK = {
+    "__init__": '''\
+    def __init__(self, name, in_num, out_num, init_std=None, *, init=None, rng=None,
+                 dtype=np.float32):
+        super().__init__(name, trainable=True)
+        in_num = checks.integer("in_num", in_num, 1)
+        out_num = checks.integer("out_num", out_num, 1)
+        init = checks.choice("init", init or ("he" if init_std is None else "gaussian"), INITS)
+        if init == "gaussian":
+            if init_std is None:
+                raise checks.ConfigError("init='gaussian' needs init_std, the standard deviation.")
+            init_std = checks.non_negative("init_std", init_std)
+        init_std = INITS[init](in_num, out_num, init_std)
+        self.in_num, self.out_num, self.init_std = int(in_num), int(out_num), float(init_std)
+        self.W = (get_rng(rng).standard_normal((in_num, out_num)) * init_std).astype(dtype)
+        self.b = np.zeros(out_num, dtype=dtype)
+        self.grad_W = np.zeros_like(self.W)
+        self.grad_b = np.zeros_like(self.b)
+        self.diff_W = np.zeros_like(self.W)  # momentum buffers (velocities)
+        self.diff_b = np.zeros_like(self.b)
+''',
+    "backward": '''\
+        input = self._saved()
+        grad_output = grad_output.astype(self.W.dtype, copy=False)
+        self.grad_W = input.T @ grad_output
+        self.grad_b = grad_output.sum(axis=0)
+        return grad_output @ self.W.T
+''',
+    "update": '''\
+    def update(self, config):
+        r"""SGD with momentum and L2 weight decay, with the config's ``learning_rate``,
+        ``momentum`` and ``weight_decay``: :math:`v \\leftarrow \\mu v + g + \\lambda w,\\
+        w \\leftarrow w - \\eta v`."""
+        mm, wd = config.get("momentum", 0.0), config.get("weight_decay", 0.0)
+        lr = config["learning_rate"]
+        self.diff_W = mm * self.diff_W + (self.grad_W + wd * self.W)
+        self.diff_b = mm * self.diff_b + (self.grad_b + wd * self.b)
+        self.W = self.W - lr * self.diff_W
+        self.b = self.b - lr * self.diff_b
+''',
+    "grads": '''\
+    def grads(self):
+        return {"W": self.grad_W, "b": self.grad_b}
+''',
+}
+_OVERRIDES = {"Network": {"backward": _NETWORK_BACKWARD}, "Linear": _LINEAR_TEXTBOOK}
 _LOAD_MNIST_2D = '''\
 def load_mnist_2d(data_dir="data", normalize=DEFAULT_NORMALIZE):
     """Load MNIST from the four IDX files in ``data_dir``.
@@ -244,7 +296,15 @@ def _edit_class(lines: list[str], node: ast.ClassDef, spec: _Class, override: di
         pos = fn.end_lineno
         if dropped:
             continue
-        if name in override:
+        if name in override and name in todo and name not in _GIVEN_METHODS:
+            # The override is the body of the solution; the signature stays the reference's.
+            start = _body_start(lines, fn)
+            head = lines[first:start]
+            indent = " " * (fn.col_offset + 4)
+            body = _reindent(override[name].rstrip("\n").split("\n"), indent)
+            solution += head + _todo_block(indent, body)
+            template += head + _todo_block(indent, [indent + p for p in PLACEHOLDER])
+        elif name in override:
             text = override[name].rstrip("\n").split("\n")
             solution, template = solution + text, template + text
         elif name in todo and not (spec.todo and name in _GIVEN_METHODS):
@@ -304,7 +364,7 @@ def build_handout() -> dict[str, tuple[str, str]]:
         for spec in _CLASSES.get(file, []):
             piece = Piece(spec.module, spec.name)
             lines = bundle.module(spec.module).lines
-            override = {"backward": _NETWORK_BACKWARD} if spec.name == "Network" else {}
+            override = _OVERRIDES.get(spec.name, {})
             solution, template = _edit_class(lines, bundle.node(piece), spec, override)
             bundle.add(file, piece, solution, pyast.parse("\n".join(solution)))
             if template != solution:

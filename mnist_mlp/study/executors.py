@@ -41,6 +41,7 @@ Dask configuration (1 thread unless changed); jobs record what they saw.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import multiprocessing
 import os
@@ -59,6 +60,8 @@ _CONNECT_TIMEOUT = 10  # seconds to reach a scheduler
 _SLOT = "mnist-mlp-job"  # a Dask worker resource: local workers have one, each job takes it
 _ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
 _INSTALL_HINT = "install it with: pip install 'mnist-mlp[dask]'"
+_DASHBOARD = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):(\d{1,5})$")
+DEFAULT_DASHBOARD = "127.0.0.1:8787"
 
 
 class ExecutorError(MnistMlpError, ConnectionError):
@@ -248,6 +251,7 @@ class DaskExecutor(Executor):
     """
 
     shares_filesystem = False
+    dashboard_link = None  # the local cluster's dashboard URL, when one was asked for
 
     def __init__(self, address=None, *, workers=1, threads=None,
                  allowed_failures=None, connect_timeout=None,
@@ -275,6 +279,9 @@ class DaskExecutor(Executor):
         self.address = self._cluster.scheduler_address
         self._client = self._connect(self.address, connect_timeout)
         self.description = f"Dask LocalCluster on 127.0.0.1, {workers} workers"
+        if dashboard:
+            self.dashboard_link = self._cluster.dashboard_link
+            self.description += f", dashboard at {self.dashboard_link}"
 
     @property
     def slots(self):
@@ -386,32 +393,50 @@ def _quiet():
         logging.disable(saved)
 
 
-def check_executor_options(kind="local", scheduler=None):
+def check_dashboard_address(address):
+    """Return ``address`` if it reads ``HOST:PORT`` (``:PORT`` is every interface); else a ConfigError."""
+    match = _DASHBOARD.match(address or "")
+    if match is None or not 0 <= int(match.group(2)) < 65536:
+        raise ConfigError(f"malformed dashboard address {address!r}: expected HOST:PORT "
+                          f"(e.g. {DEFAULT_DASHBOARD}, the default of a bare --dashboard)")
+    return address
+
+
+def check_executor_options(kind="local", scheduler=None, dashboard=None):
     """Refuse a bad executor choice without starting anything (ConfigError, one line).
 
-    An unknown ``kind``, a ``scheduler`` without ``kind="dask"``, a malformed
-    address, or ``"dask"`` without Dask installed.
+    An unknown ``kind``, a ``scheduler`` or ``dashboard`` without ``kind="dask"``, a
+    malformed address, a dashboard for a remote scheduler (it serves its own), a
+    dashboard without bokeh, or ``"dask"`` without Dask installed.
     """
     if kind not in EXECUTORS:
         raise ConfigError(f"unknown executor {kind!r}; choose one of: {', '.join(EXECUTORS)}")
     if kind == "local":
-        if scheduler is not None:
-            raise ConfigError("--scheduler needs --executor dask (the local executor has no "
-                              "scheduler); add --executor dask or drop --scheduler")
+        for flag, value in (("--scheduler", scheduler), ("--dashboard", dashboard)):
+            if value is not None:
+                raise ConfigError(f"{flag} needs --executor dask (the local executor has no "
+                                  f"{flag[2:]}); add --executor dask or drop {flag}")
         return
     if scheduler is not None:
         check_scheduler_address(scheduler)
+    if dashboard is not None:
+        if scheduler is not None:
+            raise ConfigError("--dashboard is for the local cluster; a running scheduler serves "
+                              "its own (`dask scheduler --dashboard-address HOST:PORT`): drop --dashboard")
+        check_dashboard_address(dashboard)
+        if importlib.util.find_spec("bokeh") is None:
+            raise ConfigError("Dask's dashboard needs bokeh; install it with: pip install 'bokeh>=3.9'")
     _import_distributed()
 
 
-def make_executor(kind="local", *, jobs=1, scheduler=None, **options):
+def make_executor(kind="local", *, jobs=1, scheduler=None, dashboard=None, **options):
     """The executor named ``kind`` (``"local"`` or ``"dask"``), started; errors as ConfigError.
 
     ``scheduler`` (an address) is only valid with ``kind="dask"``; ``jobs`` is the
     number of local workers (the local pool's, or the local Dask cluster's).
     ``options`` go to the executor's constructor.
     """
-    check_executor_options(kind, scheduler)
+    check_executor_options(kind, scheduler, dashboard)
     if kind == "local":
         return LocalExecutor(jobs, **options)
-    return DaskExecutor(scheduler, workers=jobs, **options)
+    return DaskExecutor(scheduler, workers=jobs, dashboard=dashboard, **options)

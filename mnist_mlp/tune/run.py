@@ -25,10 +25,11 @@ from mnist_mlp.tune.space import load_space
 __all__ = ["tune", "make_executor"]
 
 
-def make_executor(name, jobs):
+def make_executor(name, jobs, **options):
     """The study's executor for ``--executor NAME --jobs N`` (:mod:`mnist_mlp.study.executors`):
-    one local job runs in this process, more in worker processes, ``"dask"`` on a cluster."""
-    return study_executors.make_executor(name, jobs=jobs)
+    one local job runs in this process, more in worker processes, ``"dask"`` on a cluster
+    (``options``: ``scheduler``, ``dashboard``)."""
+    return study_executors.make_executor(name, jobs=jobs, **options)
 
 
 def _check_counts(trials, jobs, timeout):
@@ -44,7 +45,9 @@ def tune(space_path, out_dir, *, trials=None, timeout=None, jobs=1, executor="lo
     """Search, retrain the best, write the outputs; return the summary written to best.json.
 
     ``timeout`` is in minutes; ``trials`` defaults to the space's ``[search] trials``
-    (or ``[quick] trials`` with ``quick``).
+    (or ``[quick] trials`` with ``quick``). ``executor`` is ``"local"``, ``"dask"``, or
+    the keyword arguments of :func:`mnist_mlp.study.executors.make_executor` (``kind``,
+    ``scheduler``, ``dashboard``).
     """
     _check_counts(trials, jobs, timeout)
     space = load_space(space_path)
@@ -53,8 +56,18 @@ def tune(space_path, out_dir, *, trials=None, timeout=None, jobs=1, executor="lo
     out = Path(out_dir)
     overrides = {} if data_dir is None else {"data_dir": str(data_dir)}
     load_training_split(space.config(space.baseline(), **overrides))  # missing files fail here
-    study = open_study(out, space, resume)
-    pool = make_executor(executor, jobs)
+    options = {"kind": executor} if isinstance(executor, str) else dict(executor)
+    study_executors.check_executor_options(**options)
+    # The executor before the study file: a scheduler that cannot be reached leaves no
+    # study behind that a rerun would have to --resume.
+    pool = make_executor(options.pop("kind"), jobs, **options)
+    try:
+        study = open_study(out, space, resume)
+    except BaseException:
+        pool.close()
+        raise
+    if getattr(pool, "dashboard_link", None):
+        log(f"Dask dashboard: {pool.dashboard_link}")
     try:
         run_search(study, space, out, trials, pool, jobs=jobs,
                    timeout=None if timeout is None else 60 * timeout, log=log, overrides=overrides,
