@@ -4,7 +4,7 @@
 ``--download``; :func:`mnist_mlp.cli.main` applies the last two around the command
 (:func:`mnist_mlp.data.policy.data_policy`), so a new command needs nothing else.
 ``add_executor_options(parser, what)`` gives ``--executor``, ``--scheduler`` and
-``--dashboard`` (``report`` and ``tune``), read by :func:`executor_of`.
+``--dashboard`` (``report`` and ``tune``), read by :func:`executor_options`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,9 @@ from pathlib import Path
 
 from mnist_mlp.data.datasets import DATA_ENV_VAR
 from mnist_mlp.data.policy import DOWNLOAD_ENV, NO_VERIFY_ENV, data_policy
+from mnist_mlp.study.executors import DEFAULT_DASHBOARD
 
 __all__ = ["add_data_options", "policy_of", "add_executor_options", "executor_options"]
-
-# The default of a bare --dashboard (mnist_mlp.study.executors.DEFAULT_DASHBOARD, not
-# imported here so that `mnist-mlp --help` does not import the executors).
-_DEFAULT_DASHBOARD = "127.0.0.1:8787"
 
 
 def add_data_options(parser: argparse.ArgumentParser, *, data_dir: bool = True) -> None:
@@ -54,10 +51,10 @@ def add_executor_options(parser: argparse.ArgumentParser, what: str) -> None:
                        "starts a local cluster of --jobs workers on 127.0.0.1")
     group.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                        help="with --executor dask: the address of a running `dask scheduler`")
-    group.add_argument("--dashboard", nargs="?", const=_DEFAULT_DASHBOARD, default=None,
+    group.add_argument("--dashboard", nargs="?", const=DEFAULT_DASHBOARD, default=None,
                        metavar="HOST:PORT",
                        help="with --executor dask and no --scheduler: serve the local cluster's "
-                       f"Dask dashboard (default {_DEFAULT_DASHBOARD}; needs bokeh); off unless given")
+                       f"Dask dashboard (default {DEFAULT_DASHBOARD}; needs bokeh); off unless given")
 
 
 def executor_options(args: argparse.Namespace) -> dict:
