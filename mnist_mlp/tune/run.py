@@ -57,7 +57,6 @@ def tune(space_path, out_dir, *, trials=None, timeout=None, jobs=1, executor="lo
     overrides = {} if data_dir is None else {"data_dir": str(data_dir)}
     load_training_split(space.config(space.baseline(), **overrides))  # missing files fail here
     options = {"kind": executor} if isinstance(executor, str) else dict(executor)
-    study_executors.check_executor_options(**options)
     # The executor before the study file: a scheduler that cannot be reached leaves no
     # study behind that a rerun would have to --resume.
     pool = make_executor(options.pop("kind"), jobs, **options)
