@@ -30,6 +30,7 @@ import numpy as np
 
 from mnist_mlp import checks
 from mnist_mlp.data.elastic import elastic_distort
+from mnist_mlp.data.images import as_images, fill_values, restore
 from mnist_mlp.errors import ConfigError
 
 __all__ = ["augment_batch", "warp_affine", "random_shift", "elastic_distort", "affine_then_elastic",
@@ -127,13 +128,13 @@ def warp_affine(x, rotation=0.0, scale=1.0, shear=0.0, shift=(0.0, 0.0), backgro
     -------
     ndarray, same shape and dtype as ``x``
     """
-    images, height, width = _as_images(x, image_shape)
+    images, height, width = as_images(x, image_shape)
     n = images.shape[0]
     work_dtype = np.float64 if images.dtype == np.float64 else np.float32
     flat = images.reshape(n, height * width).astype(work_dtype, copy=False)
     matrices = _source_maps(n, height, width, rotation, scale, shear, shift)
-    out = _bilinear(flat, height, width, matrices.astype(work_dtype), _fill_values(flat, background))
-    return _restore(out, x)
+    out = _bilinear(flat, height, width, matrices.astype(work_dtype), fill_values(flat, background))
+    return restore(out, x)
 
 
 def random_shift(x, rng, max_shift=2, background=None, image_shape=_DEFAULT_SHAPE):
@@ -160,10 +161,10 @@ def random_shift(x, rng, max_shift=2, background=None, image_shape=_DEFAULT_SHAP
         raise TypeError(
             f"random_shift: 'rng' must be a numpy.random.Generator; got {type(rng).__name__}."
         )
-    images, height, width = _as_images(x, image_shape)
+    images, height, width = as_images(x, image_shape)
     n, k = images.shape[0], int(max_shift)
     offsets = rng.integers(-k, k + 1, size=(n, 2))
-    fill = _fill_values(images.reshape(n, -1), background)
+    fill = fill_values(images.reshape(n, -1), background)
     padded = np.empty((n, height + 2 * k, width + 2 * k), dtype=images.dtype)
     padded[...] = fill.reshape(n, 1, 1).astype(images.dtype)
     padded[:, k:k + height, k:k + width] = images
@@ -185,35 +186,6 @@ AUGMENTATIONS = {"affine": augment_batch, "elastic": elastic_distort,
 
 
 # -- helpers -----------------------------------------------------------------------------
-
-
-def _as_images(x, image_shape):
-    """``x`` as an (N, H, W) view plus H and W, checking that the sizes agree."""
-    x = np.asarray(x)
-    if x.ndim == 3:
-        return x, x.shape[1], x.shape[2]
-    height, width = image_shape
-    if x.ndim != 2 or x.shape[1] != height * width:
-        raise ValueError(
-            f"expected images of shape (batch, {height * width}) or (batch, H, W); got {x.shape}."
-        )
-    return x.reshape(-1, height, width), height, width
-
-
-def _fill_values(flat, background):
-    """Per-image background, shape (N,): the given value or each image's minimum."""
-    if background is None:
-        return flat.min(axis=1) if flat.shape[1] else np.zeros(flat.shape[0], flat.dtype)
-    return np.full(flat.shape[0], background, dtype=flat.dtype)
-
-
-def _restore(out, x):
-    """Back to the caller's shape and dtype (integers rounded and clipped to their range)."""
-    x = np.asarray(x)
-    if np.issubdtype(x.dtype, np.integer):
-        info = np.iinfo(x.dtype)
-        out = np.clip(np.rint(out), info.min, info.max)
-    return out.astype(x.dtype, copy=False).reshape(x.shape)
 
 
 def _cos_sin(degrees):

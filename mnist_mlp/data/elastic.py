@@ -30,6 +30,8 @@ import numbers
 
 import numpy as np
 
+from mnist_mlp.data.images import as_images, fill_values, restore
+
 __all__ = ["elastic_distort", "elastic_field", "warp_field", "gaussian_matrix"]
 
 _DEFAULT_SHAPE = (28, 28)
@@ -63,7 +65,7 @@ def elastic_distort(x, rng, alpha=SIMARD_ALPHA, sigma=SIMARD_SIGMA, background=N
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"elastic_distort: 'rng' must be a numpy.random.Generator; got "
                         f"{type(rng).__name__}.")
-    images, height, width = _as_images(x, image_shape)
+    images, height, width = as_images(x, image_shape)
     field = elastic_field(images.shape[0], rng, alpha, sigma, (height, width))
     return warp_field(x, field, background=background, image_shape=image_shape)
 
@@ -126,14 +128,14 @@ def warp_field(x, field, background=None, image_shape=_DEFAULT_SHAPE):
     -------
     ndarray, same shape and dtype as ``x``
     """
-    images, height, width = _as_images(x, image_shape)
+    images, height, width = as_images(x, image_shape)
     n = images.shape[0]
     work = np.float64 if images.dtype == np.float64 else np.float32
     field = np.broadcast_to(np.asarray(field, dtype=work), (n, 2, height, width))
     if not np.all(np.isfinite(field)):
         raise ValueError("The displacement field must be finite.")
     flat = images.reshape(n, -1).astype(work, copy=False)
-    fill = flat.min(axis=1) if background is None else np.full(n, background, dtype=work)
+    fill = fill_values(flat, background)
     # Pad a frame of background: one pixel before, two after, so every clamped source
     # point has its four neighbours inside the padded image.
     padded = np.empty((n, height + 3, width + 3), dtype=work)
@@ -158,7 +160,7 @@ def warp_field(x, field, background=None, image_shape=_DEFAULT_SHAPE):
     top += fc * (top_right - top)
     bottom += fc * (bottom_right - bottom)
     top += fr * (bottom - top)
-    return _restore(top.reshape(n, height * width), x)
+    return restore(top.reshape(n, height * width), x)
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -177,22 +179,3 @@ def _check_real(name, value, low, allow_low):
     if not ok:
         rule = f">= {low}" if allow_low else f"> {low}"
         raise ValueError(f"The '{name}' parameter must be a finite number {rule}; got {value!r}.")
-
-
-def _as_images(x, image_shape):
-    x = np.asarray(x)
-    if x.ndim == 3:
-        return x, x.shape[1], x.shape[2]
-    height, width = image_shape
-    if x.ndim != 2 or x.shape[1] != height * width:
-        raise ValueError(f"expected images of shape (batch, {height * width}) or (batch, H, W); "
-                         f"got {x.shape}.")
-    return x.reshape(-1, height, width), height, width
-
-
-def _restore(out, x):
-    x = np.asarray(x)
-    if np.issubdtype(x.dtype, np.integer):
-        info = np.iinfo(x.dtype)
-        out = np.clip(np.rint(out), info.min, info.max)
-    return out.astype(x.dtype, copy=False).reshape(x.shape)
