@@ -29,24 +29,13 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from workers import Floor  # noqa: E402
+from workers import Floor, mnist_mlp_network  # noqa: E402
 
-from mnist_mlp.layers import Linear, Relu  # noqa: E402
 from mnist_mlp.loss import SoftmaxCrossEntropyLoss  # noqa: E402
-from mnist_mlp.network import Network  # noqa: E402
 from mnist_mlp.solve_net import data_iterator  # noqa: E402
 from mnist_mlp.utils import onehot_encoding  # noqa: E402
 
 ARCHS = {"784-256-10": ([784, 256, 10], 100), "784-1024-1024-10": ([784, 1024, 1024, 10], 128)}
-
-
-def build(sizes, rng):
-    net = Network()
-    for i, (k, m) in enumerate(zip(sizes[:-1], sizes[1:])):
-        net.add(Linear(f"fc{i + 1}", k, m, init="he", rng=rng))
-        if i < len(sizes) - 2:
-            net.add(Relu(f"relu{i + 1}"))
-    return net
 
 
 METHODS = ("forward", "backward", "backward_params", "update")
@@ -112,7 +101,7 @@ def main(argv=None):
         rng = np.random.default_rng(0)
         x = rng.random((args.samples, 784), dtype=np.float32)
         y = rng.integers(0, 10, args.samples)
-        net, loss = build(sizes, rng), SoftmaxCrossEntropyLoss("loss")
+        net, loss = mnist_mlp_network(sizes, rng), SoftmaxCrossEntropyLoss("loss")
         config = {"learning_rate": 0.01, "momentum": 0.9, "weight_decay": 0.0}
         floor = Floor(sizes, batch_size, x, y, argparse.Namespace(seed=0))
         clock = collections.Counter()

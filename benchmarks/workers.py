@@ -112,7 +112,8 @@ class Floor:
         return None
 
 
-def _mnist_mlp_network(sizes, rng):
+def mnist_mlp_network(sizes, rng):
+    """This project's ReLU MLP of ``sizes`` with He initialisation (also profile_core.py's)."""
     from mnist_mlp.layers import Linear, Relu
     from mnist_mlp.network import Network
 
@@ -132,7 +133,7 @@ class MnistMlp:
         from mnist_mlp.optim import SGD
 
         rng = np.random.default_rng(args.seed)
-        self.net = _mnist_mlp_network(sizes, rng)
+        self.net = mnist_mlp_network(sizes, rng)
         self.loss = SoftmaxCrossEntropyLoss("loss")
         self.optimizer = SGD(args.lr, momentum=args.momentum)
         self.x, self.y, self.batch_size = x, y, batch_size
@@ -165,7 +166,7 @@ class TrainNet:
         from mnist_mlp.loss import SoftmaxCrossEntropyLoss
 
         self.rng = np.random.default_rng(args.seed)
-        self.net = _mnist_mlp_network(sizes, self.rng)
+        self.net = mnist_mlp_network(sizes, self.rng)
         self.loss = SoftmaxCrossEntropyLoss("loss")
         self.config = {"learning_rate": args.lr, "momentum": args.momentum, "weight_decay": 0.0}
         self.x, self.y, self.batch_size = x, y, batch_size
