@@ -52,7 +52,8 @@ try:  # Python 3.11+
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["RunSpec", "GroupSpec", "Suite", "Job", "load_suite", "parse_suite", "line_index", "Locator",
+__all__ = ["RunSpec", "GroupSpec", "Suite", "Job", "load_suite", "parse_suite", "parse_settings",
+           "line_index", "Locator",
            "settings_key_fields", "NO_VARIABLE", "QUICK_SEEDS"]
 
 NO_VARIABLE = "none"
@@ -168,11 +169,7 @@ def load_suite(path) -> Suite:
 
 def parse_suite(text, source="<string>") -> Suite:
     """Validate the TOML ``text`` of a study file; ``source`` names it in messages."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    where = Locator(source, line_index(text))
+    data, where = parse_settings(text, source)
     unknown = sorted(set(data) - set(_TOP_LEVEL))
     if unknown:
         raise ConfigError(where(unknown[0], None, f"unknown table [{unknown[0]}]; valid tables: "
@@ -211,6 +208,16 @@ def _seed_count(value, where, table, key):
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\[\]#]+?)\s*\]\]?\s*(?:#.*)?$")
 _KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=""")
+
+
+def parse_settings(text, source):
+    """The TOML ``text`` of a settings file (a study, a search space) as a dict, and the
+    :class:`Locator` that puts ``source:line:`` before messages about its tables and keys."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    return data, Locator(source, line_index(text))
 
 
 def line_index(text):

@@ -34,13 +34,8 @@ from dataclasses import dataclass, field
 
 from mnist_mlp.errors import ConfigError
 from mnist_mlp.fileio import read_settings_text
-from mnist_mlp.study.spec import Locator, line_index
+from mnist_mlp.study.spec import parse_settings
 from mnist_mlp.train.config import TrainConfig
-
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = ["Param", "Space", "load_space", "parse_space", "SHAPE_PARAMS"]
 
@@ -147,11 +142,7 @@ def load_space(path) -> Space:
 
 def parse_space(text, source="<string>") -> Space:
     """Validate the TOML ``text`` of a search space; ``source`` names it in messages."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    where = Locator(source, line_index(text))
+    data, where = parse_settings(text, source)
     for name in data:
         if name not in _TABLES or not isinstance(data[name], dict):
             raise ConfigError(where(name, None, f"unknown or malformed table [{name}]; the tables are: "
