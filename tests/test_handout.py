@@ -190,3 +190,12 @@ def test_generated_checker_is_the_package_code_check(files, tmp_path):
     assert run.stdout == check_submission(tmp_path / "_codes", tmp_path / "codes",
                                           template_label="_codes", submission_label="codes").render()
     assert Path(handout.__file__).exists()
+
+
+def test_a_reference_linear_that_drifted_from_the_textbook_edits_is_refused(monkeypatch):
+    # The handout's Linear.__init__ is the reference's with named lines replaced; a line
+    # that is no longer there must stop the build, not silently leave the reference's state.
+    edits = {**handout._LINEAR_INIT_EDITS, "self._gone = None": []}
+    monkeypatch.setattr(handout, "_LINEAR_INIT_EDITS", edits)
+    with pytest.raises(handout.HandoutError, match="self._gone = None"):
+        handout.build_handout()

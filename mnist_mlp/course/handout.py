@@ -125,27 +125,37 @@ _NETWORK_BACKWARD = '''\
 # The handout's Linear: the reference's interface and mathematics in the seed's textbook
 # form. Its update is the rule of mnist_mlp.optim.SGD written out, v <- mu v + (g + lambda w),
 # w <- w - eta v (weight decay on W and b, as there), without the fused BLAS product.
+# __init__ is the reference's, with its lines about the deferred gradient and the owned
+# SGD replaced: (reference line, stripped) -> the handout's lines in its place.
+_LINEAR_INIT_EDITS = {
+    "self._grad_W = np.zeros_like(self.W)": ["self.grad_W = np.zeros_like(self.W)"],
+    "self._pending = None  # the last batch's weight gradient as a ProductGrad, until read": [],
+    "# The optimiser behind the seed's update(config); the rate comes with every step.": [],
+    "self._sgd = SGD(1.0)": ["self.diff_W = np.zeros_like(self.W)  # momentum buffers (velocities)",
+                            "self.diff_b = np.zeros_like(self.b)"],
+}
+
+
+def _textbook_linear_init(lines: list[str]) -> list[str]:
+    """The reference ``Linear.__init__`` lines with :data:`_LINEAR_INIT_EDITS` applied."""
+    out, seen = [], set()
+    for line in lines:
+        key = line.strip()
+        if key not in _LINEAR_INIT_EDITS:
+            out.append(line)
+            continue
+        seen.add(key)
+        indent = line[: len(line) - len(line.lstrip())]
+        out += [indent + new for new in _LINEAR_INIT_EDITS[key]]
+    missing = set(_LINEAR_INIT_EDITS) - seen
+    if missing:
+        raise HandoutError(f"the handout edits Linear.__init__ but the reference no longer has: "
+                           f"{'; '.join(sorted(missing))}")
+    return out
+
+
 _LINEAR_TEXTBOOK = {
-    "__init__": '''\
-    def __init__(self, name, in_num, out_num, init_std=None, *, init=None, rng=None,
-                 dtype=np.float32):
-        super().__init__(name, trainable=True)
-        in_num = checks.integer("in_num", in_num, 1)
-        out_num = checks.integer("out_num", out_num, 1)
-        init = checks.choice("init", init or ("he" if init_std is None else "gaussian"), INITS)
-        if init == "gaussian":
-            if init_std is None:
-                raise checks.ConfigError("init='gaussian' needs init_std, the standard deviation.")
-            init_std = checks.non_negative("init_std", init_std)
-        init_std = INITS[init](in_num, out_num, init_std)
-        self.in_num, self.out_num, self.init_std = int(in_num), int(out_num), float(init_std)
-        self.W = (get_rng(rng).standard_normal((in_num, out_num)) * init_std).astype(dtype)
-        self.b = np.zeros(out_num, dtype=dtype)
-        self.grad_W = np.zeros_like(self.W)
-        self.grad_b = np.zeros_like(self.b)
-        self.diff_W = np.zeros_like(self.W)  # momentum buffers (velocities)
-        self.diff_b = np.zeros_like(self.b)
-''',
+    "__init__": _textbook_linear_init,
     "backward": '''\
         input = self._saved()
         grad_output = grad_output.astype(self.W.dtype, copy=False)
@@ -305,7 +315,8 @@ def _edit_class(lines: list[str], node: ast.ClassDef, spec: _Class, override: di
             solution += head + _todo_block(indent, body)
             template += head + _todo_block(indent, [indent + p for p in PLACEHOLDER])
         elif name in override:
-            text = override[name].rstrip("\n").split("\n")
+            edit = override[name]  # the method's new text, or a function of its lines
+            text = edit(lines[first:pos]) if callable(edit) else edit.rstrip("\n").split("\n")
             solution, template = solution + text, template + text
         elif name in todo and not (spec.todo and name in _GIVEN_METHODS):
             start = _body_start(lines, fn)
